@@ -1,0 +1,183 @@
+"""The ``xander`` command line.  The only place that turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Ask questions about a database in plain language; get SQL and rows back.",
+    pretty_exceptions_enable=False,
+)
+
+DbOpt = Annotated[
+    Path,
+    typer.Option("--db", help="SQLite or DuckDB file, CSV/Parquet/JSON file, or folder of them."),
+]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", help="embedded (default), a .gguf file, or a Hugging Face directory."),
+]
+ConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", help="TOML config file ([engine], [lm], [search]).")
+]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _config(config: Optional[Path], **sections: dict):  # noqa: ANN202
+    from xander.config import load_config
+
+    return load_config(config).with_overrides(**sections)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    db: DbOpt,
+    model: ModelOpt = None,
+    greedy: Annotated[bool, typer.Option("--greedy", help="Plain LM baseline: no search.")] = False,
+    example: Annotated[
+        Optional[list[str]],
+        typer.Option("--example", help='A row the answer must contain, e.g. "France,3".'),
+    ] = None,
+    evidence: Annotated[str, typer.Option("--evidence", help="Extra knowledge (BIRD hint).")] = "",
+    timeout: Annotated[
+        Optional[float], typer.Option("--timeout", help="Seconds a query may run.")
+    ] = None,
+    deadline: Annotated[
+        Optional[float], typer.Option("--deadline", help="Seconds the search may take.")
+    ] = None,
+    disable: Annotated[
+        Optional[list[str]], typer.Option("--disable", help="Switch a checker off (ablation).")
+    ] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Rows to print.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    trace: Annotated[
+        Optional[Path], typer.Option("--trace", help="Write the search tree as JSON here.")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the search tree with pruned branches.")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Answer QUESTION about the database given with --db."""
+    from xander.api import Xander
+    from xander.task import parse_example
+
+    cfg = _config(
+        config,
+        engine={"timeout": timeout},
+        lm={"model": model},
+        search={
+            "mode": "greedy" if greedy else None,
+            "deadline_s": deadline,
+            "disabled_checkers": tuple(disable) if disable else None,
+        },
+    )
+    examples = [parse_example(e) for e in example or []]
+    xander = Xander(db, model=cfg.lm.model, config=cfg)
+    result = xander.ask(question, evidence=evidence, examples=examples)
+    if trace is not None:
+        if result.trace is None:
+            _fail("--trace needs search mode (drop --greedy)", 2)
+        trace.write_text(json.dumps(result.trace.to_json(), indent=1, default=str))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), default=str))
+    else:
+        _print_result(result, max_rows)
+        if explain and result.trace is not None:
+            typer.echo(result.trace.explain(), err=False)
+    if result.error:
+        raise typer.Exit(1)
+
+
+def _print_result(result, max_rows: int) -> None:  # noqa: ANN001
+    from rich.console import Console
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    console = Console(soft_wrap=True)
+    console.print(Syntax(result.sql or "-- no SQL", "sql", theme="ansi_dark", word_wrap=True))
+    if result.error:
+        console.print(f"[red]error:[/red] {result.error}", markup=True, highlight=False)
+    else:
+        table = Table(*result.columns, show_lines=False)
+        for row in result.rows[:max_rows]:
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        console.print(table)
+        more = len(result.rows) - max_rows
+        if more > 0 or result.truncated:
+            console.print(f"... {max(more, 0)} more rows{' (truncated)' if result.truncated else ''}")
+    tok = result.lm_tokens
+    console.print(
+        f"{len(result.rows)} rows, {result.seconds:.2f} s ({result.mode}, {result.model}, "
+        f"{tok.get('generated', 0)} tokens generated, {result.expansions} expansions, "
+        f"{result.pruned} pruned)",
+        highlight=False,
+    )
+
+
+@app.command()
+def schema(
+    db: DbOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of CREATE TABLE text.")] = False,
+) -> None:
+    """Print the schema of the database as xander shows it to the model."""
+    from xander.engines import open_engine
+    from xander.schema import Schema
+
+    s = Schema.from_engine(open_engine(db))
+    if as_json:
+        typer.echo(json.dumps({
+            "dialect": s.dialect,
+            "tables": [{
+                "name": t.name,
+                "columns": [{"name": c.name, "type": c.type,
+                             "samples": [str(v) for v in c.samples]} for c in t.columns],
+                "primary_key": list(t.primary_key),
+                "foreign_keys": [{"columns": list(f.columns), "ref_table": f.ref_table,
+                                  "ref_columns": list(f.ref_columns)} for f in t.foreign_keys],
+            } for t in s.tables],
+        }, indent=1))
+    else:
+        typer.echo(s.render(max_chars=10**9))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and a non-zero exit."""
+    from xander.errors import XanderError
+
+    try:
+        app(standalone_mode=True)
+    except XanderError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except UnicodeError as exc:
+        typer.echo(f"error: text is not valid UTF-8 ({exc.reason})", err=True)
+        sys.exit(2)
+    except MemoryError:
+        typer.echo("error: out of memory", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        if os.environ.get("XANDER_DEBUG"):
+            raise
+        typer.echo(f"error: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

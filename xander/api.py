@@ -1,0 +1,192 @@
+"""The Python API: ``Xander(db, model=...).ask(question) -> Result``.
+
+>>> from xander import Xander                                      # doctest: +SKIP
+>>> Xander("shop.duckdb").ask("top 5 customers by revenue").rows   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xander.checkers import CheckContext, complete_checkers, partial_checkers
+from xander.config import Config
+from xander.diagnostic import Diagnostic
+from xander.engines import Engine, open_engine
+from xander.errors import InputError
+from xander.greedy import greedy
+from xander.lm.base import LM
+from xander.lm.registry import load_lm
+from xander.prompts import build_prompt
+from xander.schema import Schema
+from xander.scoring import Candidate
+from xander.task import Task
+
+MODES = ("search", "greedy")
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The answer to one question."""
+
+    question: str
+    sql: str
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[Any, ...], ...] = ()
+    error: str | None = None
+    mode: str = "search"
+    model: str = ""
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    lm_tokens: dict[str, int] = field(default_factory=dict)
+    expansions: int = 0
+    pruned: int = 0
+    stop_reason: str = ""
+    truncated: bool = False
+    diagnostics: tuple[Diagnostic, ...] = ()
+    candidates: tuple[Candidate, ...] = ()
+    repairs: tuple[str, ...] = ()
+    trace: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (rows as lists; values that JSON lacks as strings)."""
+        return {
+            "question": self.question,
+            "sql": self.sql,
+            "columns": list(self.columns),
+            "rows": [[_jsonable(v) for v in r] for r in self.rows],
+            "error": self.error,
+            "mode": self.mode,
+            "model": self.model,
+            "seconds": round(self.seconds, 4),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "lm_tokens": self.lm_tokens,
+            "expansions": self.expansions,
+            "pruned": self.pruned,
+            "stop_reason": self.stop_reason,
+            "truncated": self.truncated,
+            "repairs": list(self.repairs),
+            "diagnostics": [asdict(d) for d in self.diagnostics],
+            "candidates": [
+                {"sql": c.sql, "ok": c.ok, "error": c.error, "repairs": list(c.repairs),
+                 "logprob": round(c.logprob, 4), "rows": None if c.result is None
+                 else len(c.result.rows)}
+                for c in self.candidates
+            ],
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    return str(v)
+
+
+class Xander:
+    """Answers questions about one database with one language model."""
+
+    def __init__(
+        self,
+        db: str | Path | Engine,
+        model: str | LM = "embedded",
+        config: Config | None = None,
+    ) -> None:
+        self.config = config or Config()
+        self.engine: Engine = db if isinstance(db, Engine) else open_engine(db)
+        self._model_spec = model
+        self._lm: LM | None = model if not isinstance(model, str) else None
+        self._schema: Schema | None = None
+
+    @property
+    def schema(self) -> Schema:
+        if self._schema is None:
+            self._schema = Schema.from_engine(self.engine)
+        return self._schema
+
+    @property
+    def lm(self) -> LM:
+        if self._lm is None:
+            assert isinstance(self._model_spec, str)
+            self._lm = load_lm(self._model_spec, n_ctx=self.config.lm.n_ctx)
+        return self._lm
+
+    def ask(
+        self,
+        question: str,
+        *,
+        evidence: str = "",
+        examples: Iterable[Sequence[str]] = (),
+        mode: str | None = None,
+    ) -> Result:
+        """Translate ``question`` to SQL, run it read-only, and return the rows."""
+        mode = mode or self.config.search.mode
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}", f"choose from {', '.join(MODES)}")
+        task = Task(question, evidence, tuple(tuple(str(c) for c in e) for e in examples))
+        start = time.perf_counter()
+        schema = self.schema
+        lm = self.lm
+        before = lm.stats()
+        t0 = time.perf_counter()
+        prompt = build_prompt(lm, schema, task, self.config.lm.max_schema_chars)
+        ctx = CheckContext(
+            schema, self.engine, task, self.config.engine.timeout, self.config.engine.max_rows,
+            getattr(self.engine, "files", ()),
+        )
+        disabled = self.config.search.disabled_checkers
+        trace = None
+        if mode == "greedy":
+            cand = greedy(lm, prompt, ctx, complete_checkers(disabled), self.config.lm.max_tokens)
+            candidates, expansions, pruned, stop = (cand,), 0, 0, "greedy"
+        else:
+            from xander.search import search
+
+            outcome = search(lm, prompt, ctx, self.config.search, partial_checkers(disabled),
+                             complete_checkers(disabled), self.config.lm.max_tokens)
+            cand, candidates = outcome.best, outcome.candidates
+            expansions, pruned, stop, trace = (outcome.expansions, outcome.pruned,
+                                               outcome.stop_reason, outcome.trace)
+        after = lm.stats()
+        total = time.perf_counter() - start
+        checker_s = sum(ctx.seconds.values())
+        result = cand.result
+        return Result(
+            question=task.question,
+            sql=cand.sql,
+            columns=result.columns if result else (),
+            rows=result.rows if result else (),
+            error=None if cand.ok else (cand.error or "no result"),
+            mode=mode,
+            model=getattr(lm, "name", str(self._model_spec)),
+            seconds=total,
+            timings={
+                "total": total,
+                "prepare": t0 - start,
+                "lm": after.seconds - before.seconds,
+                "checkers": checker_s,
+                **{f"checker:{k}": v for k, v in ctx.seconds.items()},
+            },
+            lm_tokens={
+                "prompt": len(prompt.tokens),
+                "evaluated": after.prompt_tokens - before.prompt_tokens,
+                "generated": after.generated_tokens - before.generated_tokens,
+                "cached": after.cached_tokens - before.cached_tokens,
+                "calls": after.calls - before.calls,
+            },
+            expansions=expansions,
+            pruned=pruned,
+            stop_reason=stop,
+            truncated=bool(result and result.truncated),
+            diagnostics=cand.diagnostics,
+            candidates=tuple(candidates),
+            repairs=cand.repairs,
+            trace=trace,
+        )
+
+    def close(self) -> None:
+        self.engine.close()

@@ -1,0 +1,118 @@
+"""Typed configuration: one dataclass per concern, every field with a default and a docstring.
+
+The same fields are CLI options and keys of a TOML file (``[search]``, ``[engine]``, ``[lm]``),
+and ``XANDER_<SECTION>_<FIELD>`` environment variables override the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from xander.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    timeout: float = 10.0
+    """Seconds one query may run before it is interrupted."""
+    max_rows: int = 10_000
+    """Rows kept from one result (the rest is dropped and the result marked truncated)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LMConfig:
+    model: str = "embedded"
+    """``embedded``, a GGUF file, or a Hugging Face model directory."""
+    max_tokens: int = 256
+    """Most SQL tokens generated for one query."""
+    max_schema_chars: int = 12_000
+    """Prompt budget for the schema; larger schemas are pruned to the question's tables."""
+    n_ctx: int = 8192
+    """Context window for the in-process model (tokens)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    mode: str = "search"
+    """``search`` (best-first with checkers) or ``greedy`` (one LM call, the baseline)."""
+    top_k: int = 4
+    """Children considered per expansion (the LM's k most likely next tokens)."""
+    branch_logprob: float = -3.0
+    """Alternatives less likely than this (nats below the best child) are not queued."""
+    max_expansions: int = 400
+    """LM calls (one next-token distribution each) per question."""
+    max_candidates: int = 4
+    """Complete candidates to collect before choosing; the first clean one stops early."""
+    deadline_s: float = 30.0
+    """Wall-clock budget per question."""
+    repair: bool = True
+    """Try AST repairs on candidates that fail identifier or engine checks."""
+    disabled_checkers: tuple[str, ...] = ()
+    """Checkers switched off (ablations); ``safety`` and ``execution`` always run."""
+    seed: int = 0
+    """Seed for any sampling; the search itself is deterministic."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    lm: LMConfig = field(default_factory=LMConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> Config:
+        """A copy with ``{section: {field: value}}`` applied (None values ignored)."""
+        cfg = self
+        for section, values in sections.items():
+            current = getattr(cfg, section)
+            kept = {k: v for k, v in values.items() if v is not None}
+            try:
+                cfg = replace(cfg, **{section: replace(current, **kept)})
+            except TypeError as exc:
+                raise ConfigError(f"unknown option in [{section}]: {exc}") from exc
+        return cfg
+
+
+def _coerce(value: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return value.lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, tuple):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return type(like)(value)
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Defaults, then the TOML file (``$XANDER_CONFIG`` if no path), then environment variables."""
+    env = dict(os.environ if env is None else env)
+    cfg = Config()
+    path = path or env.get("XANDER_CONFIG")
+    if path:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {p}") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"invalid TOML in {p}: {exc}") from exc
+        unknown = set(data) - {"engine", "lm", "search"}
+        if unknown:
+            raise ConfigError(f"unknown section [{sorted(unknown)[0]}] in {p}",
+                              "sections are [engine], [lm], [search]")
+        cfg = cfg.with_overrides(**{k: {kk: tuple(vv) if isinstance(vv, list) else vv
+                                         for kk, vv in v.items()} for k, v in data.items()})
+    for section in ("engine", "lm", "search"):
+        current = getattr(cfg, section)
+        values = {}
+        for f in fields(current):
+            key = f"XANDER_{section.upper()}_{f.name.upper()}"
+            if key in env:
+                try:
+                    values[f.name] = _coerce(env[key], getattr(current, f.name))
+                except ValueError as exc:
+                    raise ConfigError(f"invalid value for {key}: {env[key]!r}") from exc
+        if values:
+            cfg = cfg.with_overrides(**{section: values})
+    return cfg

@@ -1,0 +1,85 @@
+"""The Engine protocol: what xander needs from a database, and the data it returns.
+
+Engines are the ground floor: they import nothing of xander's but ``errors``.  Every engine opens
+its database read-only (the second wall behind ``safety``), bounds every execution by a timeout
+and a row cap, and reports failures as ``QueryError`` / ``QueryTimeoutError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_ROWS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnInfo:
+    """One column as the engine reports it."""
+
+    name: str
+    type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    """``table(columns) REFERENCES ref_table(ref_columns)``."""
+
+    table: str
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    """One table (or view) with its columns and keys."""
+
+    name: str
+    columns: tuple[ColumnInfo, ...]
+    primary_key: tuple[str, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """Rows of one execution.  ``truncated`` is True when the row cap cut the result."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    seconds: float = 0.0
+    truncated: bool = False
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A read-only database connection."""
+
+    #: sqlglot dialect name used to parse and render SQL for this engine.
+    dialect: str
+    #: The path the engine was opened on.
+    path: str
+
+    def tables(self) -> tuple[TableInfo, ...]:
+        """All user tables and views with columns, primary and foreign keys."""
+        ...
+
+    def sample_values(self, table: str, column: str, limit: int = 3) -> tuple[Any, ...]:
+        """Up to ``limit`` distinct non-null values of one column (short ones first)."""
+        ...
+
+    def explain(self, sql: str) -> None:
+        """Dry-run ``sql`` (plan it without running it); raise ``QueryError`` if it cannot run."""
+        ...
+
+    def execute(
+        self, sql: str, *, timeout: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS
+    ) -> QueryResult:
+        """Run ``sql`` with a time limit and a row cap."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...

@@ -1,0 +1,180 @@
+"""DuckDB engine: ``.duckdb`` files opened ``read_only=True``, or CSV/Parquet/JSON files (or a
+folder of them) exposed as views in an in-memory database.
+
+For file sources, the views are created first; then external access is switched off except for
+exactly those files (``allowed_paths``) and the configuration is locked, so a query can read the
+user's files through the views and nothing else on disk.  Timeouts interrupt the connection from
+a timer thread.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from xander.engines.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    ColumnInfo,
+    ForeignKey,
+    QueryResult,
+    TableInfo,
+)
+from xander.errors import DatabaseNotFoundError, QueryError, QueryTimeoutError
+
+FILE_READERS = {
+    ".csv": "read_csv_auto",
+    ".tsv": "read_csv_auto",
+    ".parquet": "read_parquet",
+    ".json": "read_json_auto",
+    ".jsonl": "read_json_auto",
+    ".ndjson": "read_json_auto",
+}
+DUCKDB_SUFFIXES = (".duckdb", ".ddb")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table_name(path: Path) -> str:
+    name = re.sub(r"\W+", "_", path.stem).strip("_") or "t"
+    return name if not name[0].isdigit() else "t_" + name
+
+
+class DuckDBEngine:
+    """A read-only DuckDB database, or data files exposed as tables."""
+
+    dialect = "duckdb"
+
+    def __init__(self, path: str | Path) -> None:
+        import duckdb
+
+        self._duckdb = duckdb
+        p = Path(path)
+        if not p.exists():
+            raise DatabaseNotFoundError(f"database not found: {p}", "check the --db path")
+        self.path = str(p)
+        self.files: tuple[Path, ...] = ()
+        try:
+            if p.is_dir() or p.suffix.lower() in FILE_READERS:
+                self._conn = self._open_files(p)
+            else:
+                self._conn = duckdb.connect(str(p), read_only=True)
+                self._conn.execute("SET enable_external_access=false")
+                self._conn.execute("SET lock_configuration=true")
+        except duckdb.Error as exc:
+            raise DatabaseNotFoundError(
+                f"cannot open {p} with DuckDB: {str(exc).splitlines()[0]}",
+                "give a .duckdb file, CSV/Parquet/JSON files, or a SQLite file",
+            ) from exc
+        self._tables: tuple[TableInfo, ...] | None = None
+
+    def _open_files(self, p: Path) -> Any:
+        files = (
+            sorted(f for f in p.iterdir() if f.suffix.lower() in FILE_READERS)
+            if p.is_dir()
+            else [p]
+        )
+        if not files:
+            raise DatabaseNotFoundError(
+                f"no CSV, Parquet or JSON files in {p}", "point --db at a folder of data files"
+            )
+        conn = self._duckdb.connect(":memory:")
+        seen: set[str] = set()
+        for f in files:
+            name = _table_name(f)
+            while name.lower() in seen:
+                name += "_"
+            seen.add(name.lower())
+            reader = FILE_READERS[f.suffix.lower()]
+            literal = "'" + str(f.resolve()).replace("'", "''") + "'"
+            conn.execute(f"CREATE VIEW {_quote(name)} AS SELECT * FROM {reader}({literal})")
+        self.files = tuple(f.resolve() for f in files)
+        allowed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in self.files)
+        conn.execute(f"SET allowed_paths=[{allowed}]")
+        conn.execute("SET enable_external_access=false")
+        conn.execute("SET lock_configuration=true")
+        return conn
+
+    # -- introspection ---------------------------------------------------------------------------
+    def tables(self) -> tuple[TableInfo, ...]:
+        if self._tables is None:
+            self._tables = tuple(self._introspect())
+        return self._tables
+
+    def _introspect(self) -> list[TableInfo]:
+        rows = self._conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        cols: dict[str, list[ColumnInfo]] = {}
+        for table, column, dtype in rows:
+            cols.setdefault(table, []).append(ColumnInfo(column, str(dtype).upper()))
+        pks: dict[str, tuple[str, ...]] = {}
+        fks: dict[str, list[ForeignKey]] = {}
+        for table, ctype, columns, ref_table, ref_columns in self._conn.execute(
+            "SELECT table_name, constraint_type, constraint_column_names, "
+            "referenced_table, referenced_column_names FROM duckdb_constraints() "
+            "WHERE schema_name = current_schema()"
+        ).fetchall():
+            if ctype == "PRIMARY KEY":
+                pks[table] = tuple(columns)
+            elif ctype == "FOREIGN KEY" and ref_table:
+                fks.setdefault(table, []).append(
+                    ForeignKey(table, tuple(columns), ref_table, tuple(ref_columns or ()))
+                )
+        return [
+            TableInfo(t, tuple(c), pks.get(t, ()), tuple(fks.get(t, ()))) for t, c in cols.items()
+        ]
+
+    def sample_values(self, table: str, column: str, limit: int = 3) -> tuple[Any, ...]:
+        sql = (
+            f"SELECT DISTINCT {_quote(column)} FROM {_quote(table)} "
+            f"WHERE {_quote(column)} IS NOT NULL LIMIT {int(limit)}"
+        )
+        try:
+            return tuple(r[0] for r in self.execute(sql, timeout=2.0, max_rows=limit).rows)
+        except QueryError:
+            return ()
+
+    # -- execution -------------------------------------------------------------------------------
+    def explain(self, sql: str) -> None:
+        try:
+            self._conn.execute("EXPLAIN " + sql).fetchall()
+        except self._duckdb.Error as exc:
+            raise QueryError(str(exc).splitlines()[0]) from exc
+
+    def execute(
+        self, sql: str, *, timeout: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS
+    ) -> QueryResult:
+        fired = threading.Event()
+
+        def interrupt() -> None:
+            fired.set()
+            self._conn.interrupt()
+
+        timer = threading.Timer(timeout, interrupt)
+        start = time.perf_counter()
+        timer.start()
+        try:
+            cur = self._conn.execute(sql)
+            rows = cur.fetchmany(max_rows + 1)
+            columns = tuple(d[0] for d in cur.description or ())
+        except self._duckdb.Error as exc:
+            if fired.is_set():
+                raise QueryTimeoutError(f"query ran past its {timeout:g} s limit") from exc
+            raise QueryError(str(exc).splitlines()[0]) from exc
+        finally:
+            timer.cancel()
+        truncated = len(rows) > max_rows
+        return QueryResult(
+            columns, tuple(tuple(r) for r in rows[:max_rows]), time.perf_counter() - start,
+            truncated,
+        )
+
+    def close(self) -> None:
+        self._conn.close()

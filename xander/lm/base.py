@@ -1,0 +1,92 @@
+"""The LM protocol: what search and greedy decoding need from a language model.
+
+Everything works on token ids so a search node can extend its parent by one token and a backend
+can reuse its KV cache for the shared prefix.  Text-level helpers (chat template, tokenize) are
+part of the protocol because prompts are built before the search starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class TokenChoice:
+    """One candidate next token with its log-probability under the model."""
+
+    token: int
+    text: str
+    logprob: float
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A continuation of a prompt."""
+
+    text: str
+    tokens: tuple[int, ...]
+    logprob: float  # sum of the chosen tokens' log-probabilities
+    prompt_tokens: int
+    finish_reason: str  # "stop" | "length"
+
+
+@dataclass(frozen=True, slots=True)
+class LMStats:
+    """Counters a backend keeps since it was created (for timings and token accounting)."""
+
+    prompt_tokens: int = 0  # tokens fed through the model (after prefix-cache reuse)
+    generated_tokens: int = 0  # tokens produced by decoding steps
+    cached_tokens: int = 0  # prompt tokens served from the KV / prefix cache
+    calls: int = 0
+    seconds: float = 0.0
+
+
+@runtime_checkable
+class LM(Protocol):
+    """A language model backend."""
+
+    #: Human-readable model name (for reports).
+    name: str
+    #: Token id that ends generation (end of turn).
+    eos_tokens: frozenset[int]
+
+    def chat_prompt(self, system: str, user: str, assistant_prefix: str = "") -> str:
+        """The raw prompt text for one chat turn, ending where the assistant starts writing."""
+        ...
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no BOS added; special tokens in the text are parsed)."""
+        ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """Text of ``tokens``."""
+        ...
+
+    def complete(
+        self,
+        prompt: Sequence[int],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        """Greedy (``temperature=0``) or sampled continuation of ``prompt``."""
+        ...
+
+    def top_k(self, prefixes: Sequence[Sequence[int]], k: int) -> list[list[TokenChoice]]:
+        """For each prefix, the ``k`` most likely next tokens (best first).
+
+        Backends batch the prefixes and reuse cached prefix computation.
+        """
+        ...
+
+    def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
+        """Log-probability of each continuation token given the prefix and earlier tokens."""
+        ...
+
+    def stats(self) -> LMStats:
+        """Counters since creation."""
+        ...

@@ -1,0 +1,214 @@
+"""In-process llama.cpp backend (llama-cpp-python), the steerable local model.
+
+One llama.cpp context holds the KV cache of the last sequence evaluated.  Every request rewinds
+the cache to the longest prefix it shares with that sequence and evaluates only the new tokens,
+so a search child (parent + one token) costs one decoding step, and a sibling costs the tokens
+after the branch point.  ``llama_cpp`` is imported in the constructor: importing xander does not
+need the ``local`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
+from xander.lm.base import Completion, LMStats, TokenChoice
+
+DEFAULT_N_CTX = 8192
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    m = logits.max()
+    return logits - (m + np.log(np.exp(logits - m).sum()))
+
+
+class LlamaCppLM:
+    """A GGUF model run in-process by llama.cpp on the CPU."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        name: str | None = None,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+    ) -> None:
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "llama-cpp-python is not installed", "install the local extra: see README.md"
+            ) from exc
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelNotFoundError(f"model file not found: {path}", "check the --model path")
+        self.name = name or path.stem
+        self.path = path
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_threads=n_threads or os.cpu_count() or 2,
+                logits_all=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelNotFoundError(
+                f"llama.cpp cannot load {path}: {exc}", "is it a valid GGUF file?"
+            ) from exc
+        self._n_vocab = self._llm.n_vocab()
+        self.n_ctx = n_ctx
+        eos = {self._llm.token_eos()}
+        for special in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+            ids = self._llm.tokenize(special.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                eos.add(ids[0])
+        self.eos_tokens = frozenset(t for t in eos if t >= 0)
+        self._template = self._llm.metadata.get("tokenizer.chat_template", "")
+        self._pieces: dict[int, str] = {}
+        self._logprobs: np.ndarray | None = None  # log-softmax after the current sequence
+        self._seq: list[int] = []  # tokens in the KV cache
+        self._stats = {"prompt_tokens": 0, "generated_tokens": 0, "cached_tokens": 0,
+                       "calls": 0, "seconds": 0.0}
+
+    # -- text ------------------------------------------------------------------------------------
+    def chat_prompt(self, system: str, user: str, assistant_prefix: str = "") -> str:
+        if "<|im_start|>" in self._template or not self._template:
+            return (
+                f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
+                f"<|im_start|>assistant\n{assistant_prefix}"
+            )
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        tpl = ImmutableSandboxedEnvironment().from_string(self._template)
+        msgs = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return tpl.render(messages=msgs, add_generation_prompt=True, bos_token="",
+                          eos_token="") + assistant_prefix
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self._llm.detokenize(list(tokens)).decode("utf-8", errors="replace")
+
+    def piece(self, token: int) -> str:
+        """Text of one token (cached)."""
+        text = self._pieces.get(token)
+        if text is None:
+            text = self._llm.detokenize([token]).decode("utf-8", errors="replace")
+            self._pieces[token] = text
+        return text
+
+    # -- KV cache --------------------------------------------------------------------------------
+    def _advance(self, tokens: Sequence[int]) -> np.ndarray:
+        """Make the cache hold exactly ``tokens``; return the next-token log-probabilities."""
+        tokens = list(tokens)
+        if not tokens:
+            raise BackendError("empty prompt", "give the model at least one token")
+        if len(tokens) >= self.n_ctx:
+            raise BackendError(
+                f"prompt of {len(tokens)} tokens exceeds the context of {self.n_ctx}",
+                "use a smaller schema budget or a larger n_ctx",
+            )
+        seq = self._seq
+        if tokens == seq and self._logprobs is not None:
+            self._stats["cached_tokens"] += len(tokens)
+            return self._logprobs
+        common = 0
+        limit = min(len(seq), len(tokens))
+        while common < limit and seq[common] == tokens[common]:
+            common += 1
+        common = min(common, len(tokens) - 1)  # re-evaluate at least one token for its logits
+        start = time.perf_counter()
+        self._llm.n_tokens = common
+        try:
+            self._llm.eval(tokens[common:])
+        except RuntimeError as exc:
+            self._seq, self._logprobs = [], None
+            self._llm.n_tokens = 0
+            raise BackendError(f"llama.cpp failed to evaluate: {exc}") from exc
+        logits = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self._n_vocab,))
+        self._logprobs = _log_softmax(logits.astype(np.float64))
+        self._seq = tokens
+        self._stats["prompt_tokens"] += len(tokens) - common
+        self._stats["cached_tokens"] += common
+        self._stats["seconds"] += time.perf_counter() - start
+        return self._logprobs
+
+    # -- protocol --------------------------------------------------------------------------------
+    def top_k(self, prefixes: Sequence[Sequence[int]], k: int) -> list[list[TokenChoice]]:
+        out = []
+        for prefix in prefixes:
+            self._stats["calls"] += 1
+            lp = self._advance(prefix)
+            k_eff = min(k, lp.shape[0])
+            idx = np.argpartition(-lp, k_eff - 1)[:k_eff]
+            idx = idx[np.argsort(-lp[idx])]
+            out.append([TokenChoice(int(t), self.piece(int(t)), float(lp[t])) for t in idx])
+        return out
+
+    def complete(
+        self,
+        prompt: Sequence[int],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        self._stats["calls"] += 1
+        rng = np.random.default_rng(seed)
+        seq = list(prompt)
+        out: list[int] = []
+        total = 0.0
+        text = ""
+        finish = "length"
+        for _ in range(max_tokens):
+            if len(seq) >= self.n_ctx - 1:
+                break
+            lp = self._advance(seq)
+            if temperature > 0:
+                z = lp / temperature
+                p = np.exp(z - z.max())
+                p /= p.sum()
+                tok = int(rng.choice(len(p), p=p))
+            else:
+                tok = int(np.argmax(lp))
+            if tok in self.eos_tokens:
+                finish = "stop"
+                break
+            total += float(lp[tok])
+            seq.append(tok)
+            out.append(tok)
+            self._stats["generated_tokens"] += 1
+            text += self.piece(tok)
+            if stop and any(s in text for s in stop):
+                cut = min(text.index(s) for s in stop if s in text)
+                text = text[:cut]
+                finish = "stop"
+                break
+        return Completion(self.detokenize(out) if finish != "stop" or not stop else text,
+                          tuple(out), total, len(prompt), finish)
+
+    def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
+        scores = []
+        seq = list(prefix)
+        for tok in continuation:
+            lp = self._advance(seq)
+            scores.append(float(lp[tok]))
+            seq.append(tok)
+        return scores
+
+    def stats(self) -> LMStats:
+        return LMStats(**self._stats)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"backend": "llama.cpp", "path": str(self.path), "n_ctx": self.n_ctx}

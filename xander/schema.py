@@ -1,0 +1,251 @@
+"""The database schema as xander sees it: tables, columns, types, keys, sample values.
+
+``Schema.from_engine`` introspects an engine once; the schema then gives the foreign-key graph
+(networkx) and join paths, a compact prompt rendering (pruned to a character budget), and the
+sqlglot ``MappingSchema`` used to qualify queries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+from sqlglot.schema import MappingSchema
+
+from xander.engines import Engine, ForeignKey
+from xander.errors import QueryError, SchemaError
+
+SAMPLE_ROWS_SCANNED = 50  # rows read per table to pick sample values (bounded cost per table)
+MAX_SAMPLE_CHARS = 40  # longer sample values are cut in the prompt
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column with its declared type and a few distinct sample values."""
+
+    name: str
+    type: str = ""
+    samples: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table with its columns, primary key, foreign keys and a few example rows."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    example_rows: tuple[tuple[Any, ...], ...] = ()
+
+    def column(self, name: str) -> Column | None:
+        """The column called ``name`` (case-insensitive), or None."""
+        low = name.lower()
+        return next((c for c in self.columns if c.name.lower() == low), None)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """All tables of one database, in the engine's dialect."""
+
+    tables: tuple[Table, ...]
+    dialect: str = "sqlite"
+    _index: dict[str, Table] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {t.name.lower(): t for t in self.tables})
+
+    @classmethod
+    def from_engine(cls, engine: Engine, samples: int = 3) -> Schema:
+        """Introspect ``engine``; ``samples`` distinct values per column and example rows."""
+        infos = engine.tables()
+        if not infos:
+            raise SchemaError(f"the database {engine.path} has no tables", "is it the right file?")
+        tables = []
+        for info in infos:
+            rows: tuple[tuple[Any, ...], ...] = ()
+            if samples:
+                try:
+                    rows = engine.execute(
+                        f"SELECT * FROM {_quote(info.name)} LIMIT {SAMPLE_ROWS_SCANNED}",
+                        timeout=5.0, max_rows=SAMPLE_ROWS_SCANNED,
+                    ).rows
+                except QueryError:
+                    rows = ()
+            columns = tuple(
+                Column(c.name, c.type, _distinct(r[i] for r in rows if i < len(r))[:samples])
+                for i, c in enumerate(info.columns)
+            )
+            tables.append(
+                Table(info.name, columns, info.primary_key, info.foreign_keys,
+                      rows[:samples] if samples else ())
+            )
+        return cls(tuple(tables), engine.dialect)
+
+    # -- lookup ----------------------------------------------------------------------------------
+    def table(self, name: str) -> Table | None:
+        """The table called ``name`` (case-insensitive), or None."""
+        return self._index.get(name.lower())
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tables)
+
+    def tables_with_column(self, column: str) -> tuple[Table, ...]:
+        """Tables that have a column called ``column`` (case-insensitive)."""
+        return tuple(t for t in self.tables if t.column(column) is not None)
+
+    @cached_property
+    def all_column_names(self) -> frozenset[str]:
+        """Lower-cased names of every column of every table."""
+        return frozenset(c.name.lower() for t in self.tables for c in t.columns)
+
+    # -- foreign-key graph -----------------------------------------------------------------------
+    @cached_property
+    def graph(self) -> nx.MultiGraph:
+        """Undirected multigraph: a node per table (lower-case), an edge per foreign key."""
+        g = nx.MultiGraph()
+        g.add_nodes_from(t.name.lower() for t in self.tables)
+        for t in self.tables:
+            for fk in t.foreign_keys:
+                g.add_edge(fk.table.lower(), fk.ref_table.lower(), fk=fk)
+        return g
+
+    def join_path(self, source: str, target: str) -> list[ForeignKey]:
+        """Foreign keys along a shortest path from table ``source`` to ``target`` ([] if none).
+
+        >>> from xander.engines import ForeignKey
+        >>> s = Schema((Table("a", (Column("id"),)), Table("b", (Column("a_id"),),
+        ...     foreign_keys=(ForeignKey("b", ("a_id",), "a", ("id",)),))))
+        >>> [f.ref_table for f in s.join_path("a", "b")]
+        ['a']
+        """
+        a, b = source.lower(), target.lower()
+        if a not in self.graph or b not in self.graph:
+            return []
+        try:
+            nodes = nx.shortest_path(self.graph, a, b)
+        except nx.NetworkXNoPath:
+            return []
+        return [next(iter(self.graph.get_edge_data(u, v).values()))["fk"]
+                for u, v in zip(nodes, nodes[1:])]
+
+    # -- sqlglot ---------------------------------------------------------------------------------
+    @cached_property
+    def mapping(self) -> dict[str, dict[str, str]]:
+        """``{table: {column: type}}`` with the original spelling."""
+        return {t.name: {c.name: (c.type or "TEXT") for c in t.columns} for t in self.tables}
+
+    def mapping_schema(self) -> MappingSchema:
+        """A sqlglot ``MappingSchema`` for qualifying queries against this database."""
+        return MappingSchema(self.mapping, dialect=self.dialect)
+
+    # -- prompt rendering ------------------------------------------------------------------------
+    def render(
+        self,
+        *,
+        question: str = "",
+        max_chars: int = 12_000,
+        example_rows: bool = True,
+        tables: Sequence[str] | None = None,
+    ) -> str:
+        """CREATE TABLE statements with keys, plus example rows, within ``max_chars``.
+
+        When the whole schema does not fit, example rows go first, then the tables that share
+        the fewest words with ``question`` (tables they reference by foreign key are kept).
+        """
+        chosen = [t for t in self.tables if tables is None or t.name in tables]
+        text = "\n\n".join(_render_table(t, example_rows) for t in chosen)
+        if len(text) <= max_chars:
+            return text
+        text = "\n\n".join(_render_table(t, False) for t in chosen)
+        if len(text) <= max_chars:
+            return text
+        ranked = sorted(chosen, key=lambda t: -_relevance(t, question))
+        kept: list[Table] = []
+        size = 0
+        for t in ranked:
+            block = len(_render_table(t, False)) + 2
+            if size + block > max_chars:
+                continue
+            kept.append(t)
+            size += block
+        if not kept:
+            raise SchemaError(
+                "no table of the schema fits in the prompt budget",
+                "raise max_schema_chars in the config",
+            )
+        order = {t.name: i for i, t in enumerate(self.tables)}
+        kept.sort(key=lambda t: order[t.name])
+        return "\n\n".join(_render_table(t, False) for t in kept)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ident(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else _quote(name)
+
+
+def _distinct(values: Iterable[Any]) -> tuple[Any, ...]:
+    seen: dict[Any, None] = {}
+    for v in values:
+        if v is None or isinstance(v, (bytes, bytearray, memoryview)):
+            continue
+        if isinstance(v, str) and not v.strip():
+            continue
+        seen.setdefault(v, None)
+    return tuple(seen)
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, str):
+        v = v if len(v) <= MAX_SAMPLE_CHARS else v[:MAX_SAMPLE_CHARS] + "..."
+        return "'" + v.replace("'", "''").replace("\n", " ") + "'"
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return "<blob>"
+    return "NULL" if v is None else str(v)
+
+
+def _render_table(t: Table, example_rows: bool) -> str:
+    lines = []
+    for c in t.columns:
+        line = f"  {_ident(c.name)} {c.type or 'TEXT'}".rstrip()
+        if len(t.primary_key) == 1 and c.name == t.primary_key[0]:
+            line += " PRIMARY KEY"
+        lines.append(line)
+    if len(t.primary_key) > 1:
+        lines.append(f"  PRIMARY KEY ({', '.join(_ident(k) for k in t.primary_key)})")
+    for fk in t.foreign_keys:
+        lines.append(
+            f"  FOREIGN KEY ({', '.join(_ident(c) for c in fk.columns)}) REFERENCES "
+            f"{_ident(fk.ref_table)}({', '.join(_ident(c) for c in fk.ref_columns)})"
+        )
+    text = f"CREATE TABLE {_ident(t.name)} (\n" + ",\n".join(lines) + "\n);"
+    if example_rows and t.example_rows:
+        header = " | ".join(c.name for c in t.columns)
+        rows = "\n".join(" | ".join(_value(v) for v in r) for r in t.example_rows)
+        text += f"\n/* {len(t.example_rows)} example rows from {t.name}:\n{header}\n{rows}\n*/"
+    return text
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z0-9]+", text.lower()) if len(w) > 2}
+
+
+def _relevance(t: Table, question: str) -> int:
+    q = _words(question)
+    names = _words(t.name.replace("_", " ")) | {
+        w for c in t.columns for w in _words(c.name.replace("_", " "))
+    }
+    stems = {w.rstrip("s") for w in q}
+    return 3 * len(_words(t.name) & (q | stems)) + len(names & (q | stems))

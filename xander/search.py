@@ -1,0 +1,221 @@
+"""Best-first search over partial SQL queries (the Xander algorithm, done for speed).
+
+The tree's root is the empty query after the prompt; a node's children are the LM's top-k next
+tokens.  Expansion is *chunked*: from a popped node the search follows the most likely surviving
+child token by token (one cached LM step each: the KV cache holds the parent) and queues the
+other children whose step log-probability is within ``branch_logprob`` of the best.  Partial
+checkers prune children as soon as the prefix they finish cannot be right (an identifier that
+does not exist, a column the alias's table lacks); when no child survives, the branch dies and
+the search backtracks to the best queued node.  A finished query goes through the complete
+checkers; failures are sent to ``repair`` and repaired queries compete as candidates with a
+penalty.  The search stops at the first candidate with no error and no warning, or when a budget
+(expansions, candidates, wall clock) runs out, and returns the best candidate found.
+
+Priority is the prefix's summed log-probability (the paper's product of probabilities), ties
+broken by creation order, so the search is deterministic.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xander.checkers import CheckContext, Checker, has_error, run_checkers
+from xander.config import SearchConfig
+from xander.diagnostic import Diagnostic
+from xander.engines import QueryResult
+from xander.lm.base import LM
+from xander.prompts import CLOSE_FENCE, Prompt
+from xander.repair import repairs_for
+from xander.scoring import Candidate, Weights, best, score
+from xander.sqlparse import extract_sql
+from xander.trace import Node, Trace
+
+_IDENT_START = re.compile(r"^[A-Za-z0-9_.]")  # continues the current word (or qualifier)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """What the search found and why it stopped."""
+
+    best: Candidate
+    candidates: tuple[Candidate, ...]
+    expansions: int
+    pruned: int
+    stop_reason: str
+    trace: Trace
+
+
+def _ends_query(lm: LM, token: int, text: str) -> bool:
+    return token in lm.eos_tokens or "`" in text or ";" in text
+
+
+def _clean(c: Candidate) -> bool:
+    return c.ok and not any(d.severity == "warning" for d in c.diagnostics)
+
+
+class _Search:
+    def __init__(
+        self,
+        lm: LM,
+        prompt: Prompt,
+        ctx: CheckContext,
+        cfg: SearchConfig,
+        partial: Sequence[Checker],
+        complete: Sequence[Checker],
+        max_tokens: int,
+        weights: Weights,
+    ) -> None:
+        self.lm, self.prompt, self.ctx, self.cfg = lm, prompt, ctx, cfg
+        self.partial, self.complete = list(partial), list(complete)
+        self.max_tokens = max_tokens
+        self.weights = weights
+        self.trace = Trace()
+        self.heap: list[tuple[float, int, Node]] = []
+        self.next_id = 0
+        self.expansions = 0
+        self.pruned = 0
+        self.candidates: list[Candidate] = []
+        self.seen_sql: set[str] = set()
+        self.deadline = time.monotonic() + cfg.deadline_s
+
+    # -- nodes -----------------------------------------------------------------------------------
+    def node(self, parent: Node | None, token: int | None, piece: str, logprob: float) -> Node:
+        self.next_id += 1
+        if parent is None:
+            return Node(0, -1, (), "", 0.0, 0)
+        return Node(self.next_id, parent.id, (*parent.tokens, token), parent.text + piece,
+                    parent.logprob + logprob, parent.depth + 1)
+
+    def push(self, node: Node) -> None:
+        heapq.heappush(self.heap, (-node.logprob, node.id, node))
+
+    def partial_diagnostics(self, parent: Node, piece: str) -> list[Diagnostic]:
+        """Checks on the prefix a child finishes: only when the child starts a new word."""
+        if not self.partial or not piece or _IDENT_START.match(piece):
+            return []
+        diags = run_checkers(self.partial, parent.text, self.ctx)
+        return diags
+
+    # -- candidates ------------------------------------------------------------------------------
+    def evaluate(self, sql: str, node: Node, repairs: tuple[str, ...] = ()) -> Candidate | None:
+        if not sql or sql in self.seen_sql:
+            return None
+        self.seen_sql.add(sql)
+        diags = run_checkers(self.complete, sql, self.ctx)
+        result = self.ctx.results.get(sql)
+        cand = Candidate(
+            sql, node.logprob, max(1, len(node.tokens)), tuple(diags),
+            result if isinstance(result, QueryResult) else None, repairs, node.id,
+        )
+        self.candidates.append(cand)
+        self.trace.mark(node.id, "complete", sql=sql, ok=cand.ok, score=round(score(cand), 3),
+                        reason="; ".join(str(d) for d in diags))
+        return cand
+
+    def finish(self, node: Node) -> bool:
+        """Evaluate the query ``node`` spells (and its repairs); True when the search may stop."""
+        sql = extract_sql(node.text)
+        cand = self.evaluate(sql, node)
+        if cand is None:
+            return False
+        if _clean(cand):
+            return True
+        if self.cfg.repair:
+            for fixed, what in repairs_for(cand, self.ctx):
+                rep = self.evaluate(fixed, node, (*cand.repairs, what))
+                if rep is not None and _clean(rep):
+                    return True
+        return False
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> SearchOutcome:
+        root = self.node(None, None, "", 0.0)
+        self.trace.add(root)
+        self.push(root)
+        stop = "exhausted"
+        while self.heap:
+            if self.expansions >= self.cfg.max_expansions:
+                stop = "max-expansions"
+                break
+            if time.monotonic() > self.deadline:
+                stop = "deadline"
+                break
+            _, _, node = heapq.heappop(self.heap)
+            if self.extend(node):
+                stop = "found"
+                break
+            if len(self.candidates) >= self.cfg.max_candidates:
+                stop = "max-candidates"
+                break
+        chosen = best(self.candidates, self.weights)
+        if chosen is None:
+            chosen = Candidate("", diagnostics=(Diagnostic(
+                "search", "no-candidate", f"no complete query within the budget ({stop})"),))
+        return SearchOutcome(chosen, tuple(self.candidates), self.expansions, self.pruned, stop,
+                             self.trace)
+
+    def extend(self, node: Node) -> bool:
+        """Follow the best surviving child from ``node``; queue the rest.  True: stop search."""
+        if node.done:
+            return self.finish(node)
+        cur = node
+        while True:
+            if len(cur.tokens) >= self.max_tokens:
+                self.trace.mark(cur.id, "pruned", reason="search/length: query too long")
+                return False
+            if self.expansions >= self.cfg.max_expansions or time.monotonic() > self.deadline:
+                self.push(cur)
+                return False
+            self.expansions += 1
+            self.trace.mark(cur.id, "expanded")
+            choices = self.lm.top_k([self.prompt.tokens + cur.tokens], self.cfg.top_k)[0]
+            best_lp = choices[0].logprob if choices else 0.0
+            survivors: list[Node] = []
+            for ch in choices:
+                if survivors and ch.logprob < best_lp + self.cfg.branch_logprob:
+                    break
+                if _ends_query(self.lm, ch.token, ch.text):
+                    piece = "" if ch.token in self.lm.eos_tokens else re.split(
+                        r"[`;]", ch.text, maxsplit=1)[0]
+                    child = self.node(cur, ch.token, piece, ch.logprob)
+                    child = Node(child.id, child.parent, child.tokens, child.text,
+                                 child.logprob, child.depth, done=True)
+                    piece = ""  # finished queries go to the complete checkers instead
+                else:
+                    piece = ch.text
+                    child = self.node(cur, ch.token, ch.text, ch.logprob)
+                diags = self.partial_diagnostics(cur, piece)
+                if has_error(diags):
+                    self.pruned += 1
+                    for d in diags:
+                        self.ctx.pruned[d.checker] = self.ctx.pruned.get(d.checker, 0) + 1
+                    self.trace.prune(child, diags)
+                    continue
+                self.trace.add(child, "end" if child.done else "open")
+                survivors.append(child)
+            if not survivors:
+                self.trace.mark(cur.id, "dead", reason="every child was pruned")
+                return False
+            for alt in survivors[1:]:
+                self.push(alt)
+            cur = survivors[0]
+            if cur.done:
+                return self.finish(cur)
+
+
+def search(
+    lm: LM,
+    prompt: Prompt,
+    ctx: CheckContext,
+    cfg: SearchConfig,
+    partial: Sequence[Checker],
+    complete: Sequence[Checker],
+    max_tokens: int = 256,
+    weights: Weights = Weights(),
+) -> SearchOutcome:
+    """Best-first search for the query that answers ``ctx.task``; see the module docstring."""
+    return _Search(lm, prompt, ctx, cfg, partial, complete, max_tokens, weights).run()
