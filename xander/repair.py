@@ -22,17 +22,19 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from xander.checkers.base import CheckContext
-from xander.checkers.syntax import parsed
 from xander.engines import QueryResult
 from xander.errors import QueryError
-from xander.linking import LinkProblem, link
+from xander.linking import LinkProblem, link, parse, string_literals_for_unknown_quoted
 from xander.schema import Schema
 from xander.scoring import Candidate
+
+if TYPE_CHECKING:  # only for annotations: repair sits below the checkers
+    from xander.checkers.base import CheckContext
 
 MAX_REPAIRS = 4
 
@@ -79,6 +81,10 @@ def _fix_column(
     in_scope = _tables_in_scope(scope)
     name = col.name
     having = [(a, t) for a, t in in_scope if (st := schema.table(t.name)) and st.column(name)]
+    join = col.find_ancestor(exp.Join)
+    if join is not None and join.args.get("on") is not None and (fixed := _rejoin(
+            tree, join, schema)):
+        return fixed
     for alias, _ in having:
         old = col.table
         col.set("table", exp.to_identifier(alias) if len(in_scope) > 1 or old else None)
@@ -120,13 +126,62 @@ def _fix_column(
             return tree, f"join {owner.name} for {name}"
     # closest existing column among the tables in scope
     names = {c.name: a for a, t in in_scope if (st := schema.table(t.name)) for c in st.columns}
-    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.75)
+    lower = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.75)
     if close:
-        col.set("this", exp.to_identifier(close[0]))
+        real = lower[close[0]]
+        col.set("this", exp.to_identifier(real))
         if col.table or len(in_scope) > 1:
-            col.set("table", exp.to_identifier(names[close[0]]))
-        return tree, f"closest column {name} -> {close[0]}"
+            col.set("table", exp.to_identifier(names[real]))
+        return tree, f"closest column {name} -> {real}"
     return None
+
+
+def _rejoin(tree: exp.Expression, join: exp.Join, schema: Schema) -> tuple | None:
+    """Replace a join whose ON clause uses columns its tables lack by the foreign-key path."""
+    select = join.parent
+    target = join.this
+    if not isinstance(select, exp.Select) or not isinstance(target, exp.Table):
+        return None
+    joins = select.args.get("joins") or []
+    idx = next((i for i, j in enumerate(joins) if j is join), None)
+    first = select.args.get("from_") or select.args.get("from")
+    if idx is None or first is None or not isinstance(first.this, exp.Table):
+        return None
+    earlier = [first.this] + [j.this for j in joins[:idx] if isinstance(j.this, exp.Table)]
+    paths = [(t, schema.join_path(t.name, target.name)) for t in earlier]
+    paths = [(t, p) for t, p in paths if p]
+    if not paths:
+        return None
+    start, path = min(paths, key=lambda tp: len(tp[1]))
+    used = {t.alias_or_name.lower() for t in select.find_all(exp.Table)}
+    current = {start.name.lower(): start.alias_or_name}
+    for t in earlier:
+        current.setdefault(t.name.lower(), t.alias_or_name)
+    new_joins = []
+    for k, fk in enumerate(path):
+        here, there = (fk.table, fk.ref_table) if fk.table.lower() in current else (
+            fk.ref_table, fk.table)
+        here_cols, there_cols = (fk.columns, fk.ref_columns) if here == fk.table else (
+            fk.ref_columns, fk.columns)
+        if k == len(path) - 1:
+            alias = target.alias_or_name
+        else:
+            n = len(used) + 1
+            while f"t{n}" in used:
+                n += 1
+            alias = f"T{n}"
+            used.add(alias.lower())
+        on = exp.and_(*[
+            exp.EQ(this=exp.column(hc, current[here.lower()]), expression=exp.column(tc, alias))
+            for hc, tc in zip(here_cols, there_cols)
+        ])
+        table = exp.alias_(exp.to_table(there), alias, table=True) if alias != there else \
+            exp.to_table(there)
+        new_joins.append(exp.Join(this=table, on=on))
+        current[there.lower()] = alias
+    select.set("joins", joins[:idx] + new_joins + joins[idx + 1:])
+    return tree, f"rejoin {target.name} along foreign keys"
 
 
 def _fix_table(tree: exp.Expression, problem: LinkProblem, schema: Schema) -> tuple | None:
@@ -227,9 +282,10 @@ def _example_mutations(tree: exp.Expression) -> Iterator[tuple[exp.Expression, s
 
 def repairs_for(cand: Candidate, ctx: CheckContext) -> list[tuple[str, str]]:
     """Repaired versions of a failed (or empty-result) candidate: ``(sql, description)``."""
-    tree = parsed(cand.sql, ctx)
+    tree = ctx.parsed.get(cand.sql) or parse(cand.sql, ctx.schema.dialect)
     if tree is None:
         return []
+    tree = string_literals_for_unknown_quoted(tree, ctx.schema)
     dialect = ctx.schema.dialect
     out: list[tuple[str, str]] = []
     codes = {d.code for d in cand.diagnostics}
