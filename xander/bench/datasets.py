@@ -61,8 +61,17 @@ def _conjunctions(cond: list[Any]) -> list[Any]:
     return cond[1::2]
 
 
-def _all_conds(sql: dict[str, Any]) -> list[Any]:
-    return sql["from"]["conds"] + sql["where"] + sql["having"]
+def _conditions(sql: dict[str, Any]) -> tuple[list[Any], ...]:
+    return sql["from"]["conds"], sql["where"], sql["having"]
+
+
+def _all_units(sql: dict[str, Any]) -> list[Any]:
+    """Cond units of the join (FROM), WHERE and HAVING conditions, each list strided apart."""
+    return [u for cond in _conditions(sql) for u in _cond_units(cond)]
+
+
+def _all_conjunctions(sql: dict[str, Any]) -> list[Any]:
+    return [c for cond in _conditions(sql) for c in _conjunctions(cond)]
 
 
 def _first_is_not_zero(units: Iterable[Any]) -> int:
@@ -79,16 +88,15 @@ def _component1(sql: dict[str, Any]) -> int:
     n = sum(1 for key in ("where", "groupBy", "orderBy") if sql[key])
     n += sql["limit"] is not None
     n += max(len(sql["from"]["table_units"]) - 1, 0)  # joins
-    conds = _all_conds(sql)
-    n += sum(1 for c in _conjunctions(conds) if c == "or")
-    n += sum(1 for u in _cond_units(conds) if u[1] == _OP_LIKE)
+    n += sum(1 for c in _all_conjunctions(sql) if c == "or")
+    n += sum(1 for u in _all_units(sql) if u[1] == _OP_LIKE)
     return n
 
 
 def _component2(sql: dict[str, Any]) -> int:
     """Nested queries: sub-queries as condition values, and INTERSECT / EXCEPT / UNION."""
     n = 0
-    for unit in _cond_units(_all_conds(sql)):
+    for unit in _all_units(sql):
         n += isinstance(unit[3], dict) + isinstance(unit[4], dict)
     return n + sum(sql[k] is not None for k in ("intersect", "except", "union"))
 
@@ -165,7 +173,8 @@ def _split(
 def load_spider(
     root: str | Path, split_file: str = "dev.json"
 ) -> tuple[list[Example], list[Skipped]]:
-    """Spider questions from ``<root>/<split_file>``, databases at ``<root>/database/<db>/<db>.sqlite``.
+    """Spider questions from ``<root>/<split_file>``; databases at
+    ``<root>/database/<db>/<db>.sqlite``.
 
     Ids are ``"<split>-<index>"`` (e.g. ``dev-0``), the position in the file; difficulty is the
     official hardness when the file carries the parsed ``sql`` field, else ``""``.
