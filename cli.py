@@ -154,6 +154,57 @@ def schema(
         typer.echo(s.render(max_chars=10**9))
 
 
+@app.command()
+def bench(
+    data: Annotated[Path, typer.Option("--data", help="Spider or BIRD folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Run file (JSONL); reruns resume it.")],
+    mode: Annotated[
+        Optional[list[str]],
+        typer.Option("--mode", help="greedy, search, search-no-<checker>, search-no-repair; "
+                     "append +examples for the paper's with-examples setting. Repeatable."),
+    ] = None,
+    file: Annotated[Optional[str], typer.Option("--file", help="Question file in --data.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Seeded sample size.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Sample seed.")] = 0,
+    db_filter: Annotated[
+        Optional[list[str]], typer.Option("--db-filter", help="Only these db_ids.")
+    ] = None,
+    difficulty: Annotated[
+        Optional[list[str]], typer.Option("--difficulty", help="Only these difficulties.")
+    ] = None,
+    model: ModelOpt = None,
+    workers: Annotated[int, typer.Option("--workers", help="Parallel processes.")] = 1,
+    drop_distinct: Annotated[
+        bool, typer.Option("--drop-distinct", help="Official Spider default: remove DISTINCT "
+                           "before comparing (xander keeps it unless this is given).")
+    ] = False,
+    report: Annotated[
+        Optional[Path], typer.Option("--report", help="Write report.md and plots here.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a benchmark (resumable) and print the summary table."""
+    from xander.bench.report import write_report
+    from xander.bench.runner import RunSpec, run, summarize
+
+    cfg = _config(config, lm={"model": model})
+    spec = RunSpec(
+        data=data, out=out, modes=tuple(mode or ["greedy"]), file=file, limit=limit, seed=seed,
+        db_filter=tuple(db_filter or ()), difficulty=tuple(difficulty or ()),
+        model=cfg.lm.model, workers=workers, keep_distinct=not drop_distinct, config=cfg,
+    )
+    records = run(spec)
+    for m, s in summarize(records).items():
+        typer.echo(f"{m:28s} n={s['n']:4d} EX={s['ex']:.3f} exec_err={s['exec_error']:.3f} "
+                   f"median={s['median_s']:.2f}s p90={s['p90_s']:.2f}s")
+    if report is not None:
+        path = write_report(records, report, f"xander benchmark: {data.name}",
+                            f"Run file `{out}`; metric: "
+                            f"{'Spider test-suite EX' if 'spider' in str(data).lower() else 'BIRD EX'}"
+                            f", DISTINCT {'removed' if drop_distinct else 'kept'}.")
+        typer.echo(f"report: {path}")
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit."""
     from xander.errors import XanderError

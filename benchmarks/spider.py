@@ -1,0 +1,100 @@
+"""Run xander on Spider (or BIRD) and write a report under benchmarks/results/<name>/.
+
+Examples (the commands behind the committed reports):
+
+    python benchmarks/spider.py --name search_vs_greedy_200 --limit 200 \\
+        --mode greedy --mode search --mode search-no-identifiers --mode search-no-repair
+    python benchmarks/spider.py --name spider_dev_full --mode greedy --mode search
+
+The run file (JSONL) is resumable: run the same command again after an interruption.  The
+report states the command, model, machine and commit that produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from xander.bench.report import write_report  # noqa: E402
+from xander.bench.runner import RunSpec, run, summarize  # noqa: E402
+from xander.config import load_config  # noqa: E402
+
+DEFAULT_DATA = Path(os.environ.get("XANDER_DATA", ROOT.parent / "shared" / "data")) / "spider"
+
+
+def _commit() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "xander"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, no GPU"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--file", default=None)
+    ap.add_argument("--mode", action="append", default=None)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default="embedded")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--config", type=Path, default=None)
+    args = ap.parse_args()
+    out_dir = ROOT / "benchmarks" / "results" / args.name
+    cfg = load_config(args.config)
+    spec = RunSpec(data=args.data, out=out_dir / "run.jsonl", modes=tuple(args.mode or ["greedy"]),
+                   file=args.file, limit=args.limit, seed=args.seed, model=args.model,
+                   workers=args.workers, config=cfg)
+    records = run(spec)
+    command = "python benchmarks/spider.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    from xander.lm.registry import load_lm
+
+    model = getattr(load_lm(args.model), "name", args.model) if args.model else args.model
+    n_q = len({r["id"] for r in records})
+    header = "\n".join([
+        f"- command: `{command}`",
+        f"- data: `{args.data}` ({args.file or 'dev.json'}), {n_q} questions"
+        + (f", seeded sample (seed {args.seed})" if args.limit else ""),
+        f"- model: {model} (llama.cpp, CPU)",
+        f"- machine: {_machine()}",
+        f"- commit: {_commit()}",
+        "- metric: Spider test-suite execution accuracy (multiset; order only when the gold has "
+        "ORDER BY; columns matched by permutation; DISTINCT kept) / BIRD EX for BIRD data",
+        "- modes ending in +examples get one gold result row as an example tuple (the seed "
+        "paper's setting); all other modes never see the gold.",
+    ])
+    path = write_report(records, out_dir, f"xander on {args.data.name}: {args.name}", header)
+    for m, s in summarize(records).items():
+        print(f"{m:28s} n={s['n']:4d} EX={s['ex']:.3f} exec_err={s['exec_error']:.3f} "
+              f"median={s['median_s']:.2f}s p90={s['p90_s']:.2f}s tokens={s['lm_tokens']:.0f} "
+              f"checkers={s['checker_share']:.1%}")
+    print(f"report: {path}")
+
+
+if __name__ == "__main__":
+    main()

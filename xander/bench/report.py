@@ -1,0 +1,165 @@
+"""Benchmark reports: a markdown table (overall and by difficulty), plots, and the failures.
+
+``write_report(records, out_dir, title, header)`` writes ``report.md``, ``summary.json`` and
+PNG plots (accuracy by difficulty per mode, time per question, accuracy vs time budget).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from xander.bench.runner import summarize
+
+DIFFICULTY_ORDER = ["easy", "medium", "hard", "extra", "simple", "moderate", "challenging"]
+
+
+def _modes(records: Sequence[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(r["mode"] for r in records))
+
+
+def _difficulties(records: Sequence[dict[str, Any]]) -> list[str]:
+    found = {r.get("difficulty") or "" for r in records}
+    return [d for d in DIFFICULTY_ORDER if d in found] + sorted(
+        d for d in found if d and d not in DIFFICULTY_ORDER)
+
+
+def by_difficulty(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, tuple[int, float]]]:
+    """``{mode: {difficulty: (n, EX)}}`` over scored questions."""
+    out: dict[str, dict[str, tuple[int, float]]] = {}
+    for mode in _modes(records):
+        for d in _difficulties(records):
+            rs = [r for r in records if r["mode"] == mode and r.get("difficulty") == d
+                  and r["correct"] is not None]
+            if rs:
+                out.setdefault(mode, {})[d] = (len(rs), sum(bool(r["correct"]) for r in rs)
+                                               / len(rs))
+    return out
+
+
+def accuracy_vs_budget(records: Sequence[dict[str, Any]], mode: str,
+                       budgets: Sequence[float]) -> list[float]:
+    """EX if every answer that took longer than the budget counted as wrong."""
+    rs = [r for r in records if r["mode"] == mode and r["correct"] is not None]
+    if not rs:
+        return [0.0 for _ in budgets]
+    return [sum(bool(r["correct"]) and float(r.get("seconds") or 0) <= b for r in rs) / len(rs)
+            for b in budgets]
+
+
+def markdown(records: Sequence[dict[str, Any]], title: str, header: str = "",
+             max_failures: int = 40) -> str:
+    summary = summarize(records)
+    lines = [f"# {title}", "", header, "",
+             "| mode | n | EX | exec errors | median s | p90 s | mean s | LM tokens/q "
+             "| LM time | checker time |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for mode, s in summary.items():
+        lines.append(
+            f"| {mode} | {s['n']} | {s['ex']:.3f} | {s['exec_error']:.3f} | "
+            f"{s['median_s']:.2f} | {s['p90_s']:.2f} | {s['mean_s']:.2f} | "
+            f"{s['lm_tokens']:.0f} | {s['lm_share']:.1%} | {s['checker_share']:.1%} |")
+    diffs = by_difficulty(records)
+    levels = _difficulties(records)
+    if levels:
+        lines += ["", "## EX by difficulty", "",
+                  "| mode | " + " | ".join(levels) + " |",
+                  "|---|" + "---:|" * len(levels)]
+        for mode, row in diffs.items():
+            cells = [f"{row[d][1]:.3f} ({row[d][0]})" if d in row else "-" for d in levels]
+            lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    gold_errors = [r for r in records if r["gold_error"]]
+    if gold_errors:
+        lines += ["", f"Gold queries that failed (not counted): {len(gold_errors)}"]
+    lines += ["", "## Failures", ""]
+    for mode in _modes(records):
+        wrong = [r for r in records if r["mode"] == mode and r["correct"] is False]
+        lines.append(f"### {mode}: {len(wrong)} wrong")
+        for r in wrong[:max_failures]:
+            diag = "; ".join(f"{d['checker']}/{d['code']}" for d in r.get("diagnostics") or [])
+            lines += [
+                f"- **{r['id']}** ({r['db_id']}, {r.get('difficulty') or '-'}) {r['question']}",
+                f"  - gold: `{r['gold']}`",
+                f"  - pred: `{' '.join((r['pred'] or '').split())}`",
+            ]
+            if r["exec_error"]:
+                lines.append(f"  - error: {r['exec_error']}")
+            if diag or r.get("repairs"):
+                lines.append(f"  - checkers: {diag or '-'}; repairs: "
+                             f"{'; '.join(r.get('repairs') or []) or '-'}")
+        if len(wrong) > max_failures:
+            lines.append(f"- ... {len(wrong) - max_failures} more in the JSONL file")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plots(records: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    modes = _modes(records)
+    written = []
+    diffs = by_difficulty(records)
+    levels = _difficulties(records)
+    if levels:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        width = 0.8 / max(1, len(modes))
+        for i, mode in enumerate(modes):
+            ys = [diffs.get(mode, {}).get(d, (0, 0.0))[1] for d in levels]
+            ax.bar([x + i * width for x in range(len(levels))], ys, width, label=mode)
+        ax.set_xticks([x + width * (len(modes) - 1) / 2 for x in range(len(levels))], levels)
+        ax.set_ylabel("execution accuracy")
+        ax.set_ylim(0, 1)
+        ax.legend()
+        ax.set_title("Accuracy by difficulty")
+        p = out_dir / "accuracy_by_difficulty.png"
+        fig.tight_layout()
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(p)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    data = [[float(r.get("seconds") or 0) for r in records if r["mode"] == m] for m in modes]
+    ax.boxplot(data, tick_labels=modes, showfliers=True)
+    ax.set_ylabel("seconds per question")
+    ax.set_title("Time per question")
+    p = out_dir / "time_per_question.png"
+    fig.tight_layout()
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    written.append(p)
+    longest = max((float(r.get("seconds") or 0) for r in records), default=1.0)
+    budgets = [longest * i / 40 for i in range(41)]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for m in modes:
+        ax.plot(budgets, accuracy_vs_budget(records, m, budgets), label=m)
+    ax.set_xlabel("time budget per question (s)")
+    ax.set_ylabel("execution accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title("Accuracy vs time budget")
+    p = out_dir / "accuracy_vs_budget.png"
+    fig.tight_layout()
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    written.append(p)
+    return written
+
+
+def write_report(records: Sequence[dict[str, Any]], out_dir: Path, title: str,
+                 header: str = "", with_plots: bool = True) -> Path:
+    """Write ``report.md``, ``summary.json`` and the plots into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").write_text(json.dumps(
+        {"summary": summarize(records), "by_difficulty": by_difficulty(records)}, indent=1))
+    text = markdown(records, title, header)
+    if with_plots:
+        images = plots(records, out_dir)
+        text += "\n## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in images) + "\n"
+    path = out_dir / "report.md"
+    path.write_text(text)
+    return path

@@ -1,0 +1,261 @@
+"""The benchmark runner: predictions for Spider/BIRD questions, scored with the official metrics.
+
+Each (question, mode) gives one JSON line appended to the run file as soon as it is scored
+(flushed and fsynced), so a killed run loses at most the line being written; starting the same
+command again skips every (id, mode) already in the file and drops a torn last line.
+
+Modes: ``greedy``; ``search``; ``search-no-<checker>`` and ``search-no-repair`` (ablations);
+any mode with ``+examples`` appended is the seed paper's "with examples" setting, in which one
+row of the gold result is given as an example tuple.  That uses the gold at inference time and
+is reported apart from the standard setting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from xander.bench.datasets import Example, Skipped, filter_examples, load, sample
+from xander.bench.metrics import evaluate_prediction
+from xander.checkers import CHECKER_NAMES
+from xander.config import Config
+from xander.errors import InputError, XanderError
+
+WITH_EXAMPLES = "+examples"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What to run.  Every field is a ``xander bench`` option."""
+
+    data: Path
+    out: Path
+    modes: tuple[str, ...] = ("greedy",)
+    file: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    db_filter: tuple[str, ...] = ()
+    difficulty: tuple[str, ...] = ()
+    model: str = "embedded"
+    workers: int = 1
+    keep_distinct: bool = True
+    timeout: float = 30.0
+    config: Config = Config()
+
+
+def mode_config(mode: str, base: Config) -> tuple[str, Config, bool]:
+    """``(ask mode, config, with_examples)`` for a mode name.
+
+    >>> mode_config("search-no-repair", Config())[1].search.repair
+    False
+    >>> mode_config("search-no-identifiers+examples", Config())[1].search.disabled_checkers
+    ('identifiers',)
+    """
+    with_examples = mode.endswith(WITH_EXAMPLES)
+    name = mode.removesuffix(WITH_EXAMPLES)
+    if name == "greedy":
+        return "greedy", base, with_examples
+    if name == "search":
+        return "search", base, with_examples
+    if name.startswith("search-no-"):
+        off = name.removeprefix("search-no-")
+        if off == "repair":
+            return "search", base.with_overrides(search={"repair": False}), with_examples
+        if off in CHECKER_NAMES:
+            disabled = tuple(dict.fromkeys((*base.search.disabled_checkers, off)))
+            return "search", base.with_overrides(search={"disabled_checkers": disabled}), \
+                with_examples
+    raise InputError(
+        f"unknown mode {mode!r}",
+        "use greedy, search, search-no-repair or search-no-<checker> "
+        f"({', '.join(CHECKER_NAMES)}), optionally with {WITH_EXAMPLES}",
+    )
+
+
+def select_examples(spec: RunSpec) -> tuple[list[Example], list[Skipped]]:
+    examples, skipped = load(spec.data, spec.file)
+    examples = filter_examples(examples, spec.db_filter or None, spec.difficulty or None)
+    if spec.limit is not None:
+        examples = sample(examples, spec.limit, spec.seed)
+    return examples, skipped
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Records of a run file; a torn last line (killed mid-write) is dropped."""
+    if not path.is_file():
+        return []
+    records = []
+    with path.open("r", encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a torn last line so appended records start on a fresh line."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as fh:
+        data = fh.read()
+        if data.endswith(b"\n"):
+            return
+        fh.truncate(data.rfind(b"\n") + 1)
+
+
+# -- prediction (runs in worker processes) ---------------------------------------------------------
+_XANDERS: dict[tuple[str, str], Any] = {}
+
+
+def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
+    """Answer one question in one mode and score it; never raises for a model failure."""
+    from xander.api import Xander
+
+    ask_mode, cfg, with_examples = mode_config(mode, spec.config)
+    key = (str(example.db_path), spec.model)
+    if key not in _XANDERS:
+        _XANDERS[key] = Xander(example.db_path, model=spec.model, config=cfg)
+    xander = _XANDERS[key]
+    xander.config = cfg
+    examples: list[tuple[str, ...]] = []
+    if with_examples:  # the paper's setting: one gold row is given (uses the gold!)
+        try:
+            gold = xander.engine.execute(example.gold_sql, timeout=spec.timeout, max_rows=1)
+            if gold.rows:
+                examples = [tuple("NULL" if v is None else str(v) for v in gold.rows[0])]
+        except XanderError:
+            pass
+    start = time.perf_counter()
+    try:
+        result = xander.ask(example.question, evidence=example.evidence, examples=examples,
+                            mode=ask_mode)
+        pred, res = result.sql, result.to_dict()
+        res.pop("rows", None)
+        res.pop("columns", None)
+    except XanderError as exc:
+        pred, res = "", {"error": str(exc), "seconds": time.perf_counter() - start}
+    outcome = evaluate_prediction(
+        xander.engine, example.gold_sql, pred or "SELECT NULL WHERE 0",
+        benchmark="bird" if example.benchmark == "bird" else "spider",
+        timeout=spec.timeout, keep_distinct=spec.keep_distinct,
+    )
+    return {
+        "id": example.id, "mode": mode, "db_id": example.db_id,
+        "difficulty": example.difficulty, "question": example.question,
+        "evidence": example.evidence, "gold": example.gold_sql, "pred": pred,
+        "correct": outcome.correct, "exec_error": outcome.pred_error,
+        "gold_error": outcome.gold_error, "soft_f1": outcome.soft_f1,
+        "pred_seconds": outcome.pred_seconds, "gold_seconds": outcome.gold_seconds,
+        "examples_given": examples, **{k: v for k, v in res.items() if k not in ("question",)},
+    }
+
+
+def _worker_init(threads: int) -> None:
+    os.environ.setdefault("XANDER_THREADS", str(threads))
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def pending(spec: RunSpec, examples: Sequence[Example]) -> list[tuple[Example, str]]:
+    """(question, mode) pairs not yet in the run file, grouped by database within each mode so
+    consecutive questions share the prompt's schema prefix in the LM's cache."""
+    done = {(r["id"], r["mode"]) for r in read_records(spec.out)}
+    order = {db: i for i, db in enumerate(dict.fromkeys(ex.db_id for ex in examples))}
+    return [(ex, m) for m in spec.modes
+            for ex in sorted(examples, key=lambda e: order[e.db_id])
+            if (ex.id, m) not in done]
+
+
+def run(spec: RunSpec, on_record: Callable[[dict[str, Any]], None] | None = None,
+        progress: bool = True) -> list[dict[str, Any]]:
+    """Run what is missing from ``spec.out``; return every record of the file."""
+    for m in spec.modes:
+        mode_config(m, spec.config)  # fail early on a bad mode name
+    examples, skipped = select_examples(spec)
+    todo = pending(spec, examples)
+    spec.out.parent.mkdir(parents=True, exist_ok=True)
+    _repair_tail(spec.out)
+    meta = spec.out.with_suffix(".meta.json")
+    if not meta.exists():
+        meta.write_text(json.dumps({
+            "spec": {k: str(v) for k, v in asdict(replace(spec, config=Config())).items()},
+            "config": asdict(spec.config),
+            "skipped": [asdict(s) for s in skipped],
+            "n_examples": len(examples),
+        }, indent=1, default=str))
+    bar = _progress(len(todo), progress)
+    correct = total = 0
+    with spec.out.open("a", encoding="utf-8") as fh:
+        for record in _results(todo, spec):
+            fh.write(json.dumps(record, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            total += 1
+            correct += bool(record["correct"])
+            if bar is not None:
+                bar.set_postfix_str(f"EX {correct / total:.3f} ({record['mode']})")
+                bar.update(1)
+            if on_record is not None:
+                on_record(record)
+    if bar is not None:
+        bar.close()
+    return read_records(spec.out)
+
+
+def _progress(n: int, enabled: bool):  # noqa: ANN202 - tqdm or None
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=n, unit="q", dynamic_ncols=True)
+
+
+def _results(todo: list[tuple[Example, str]], spec: RunSpec) -> Iterator[dict[str, Any]]:
+    if spec.workers <= 1:
+        for ex, mode in todo:
+            yield predict(ex, mode, spec)
+        return
+    threads = max(1, (os.cpu_count() or 2) // spec.workers)
+    with ProcessPoolExecutor(spec.workers, initializer=_worker_init, initargs=(threads,)) as pool:
+        futures: list[Future] = [pool.submit(predict, ex, mode, spec) for ex, mode in todo]
+        for fut in futures:
+            yield fut.result()
+
+
+# -- summaries -------------------------------------------------------------------------------------
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per mode: n, EX, execution-error rate, time percentiles, LM tokens, checker share."""
+    out: dict[str, dict[str, Any]] = {}
+    for mode in dict.fromkeys(r["mode"] for r in records):
+        rs = [r for r in records if r["mode"] == mode and r["correct"] is not None]
+        if not rs:
+            continue
+        secs = sorted(float(r.get("seconds") or 0.0) for r in rs)
+        timings = [r.get("timings") or {} for r in rs]
+        total_s = sum(t.get("total", 0.0) for t in timings) or 1e-9
+        tokens = [r.get("lm_tokens") or {} for r in rs]
+        out[mode] = {
+            "n": len(rs),
+            "ex": sum(bool(r["correct"]) for r in rs) / len(rs),
+            "exec_error": sum(r["exec_error"] is not None for r in rs) / len(rs),
+            "median_s": statistics.median(secs),
+            "p90_s": secs[min(len(secs) - 1, int(0.9 * len(secs)))],
+            "mean_s": sum(secs) / len(secs),
+            "lm_tokens": sum(t.get("evaluated", 0) for t in tokens)
+            / len(rs),
+            "lm_share": sum(t.get("lm", 0.0) for t in timings) / total_s,
+            "checker_share": sum(t.get("checkers", 0.0) for t in timings) / total_s,
+            "gold_errors": sum(r["gold_error"] is not None for r in records
+                               if r["mode"] == mode),
+        }
+    return out
