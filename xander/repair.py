@@ -267,7 +267,9 @@ def _example_mutations(tree: exp.Expression) -> Iterator[tuple[exp.Expression, s
     for i, order in enumerate(tree.find_all(exp.Ordered)):
         t = tree.copy()
         o = list(t.find_all(exp.Ordered))[i]
-        o.set("desc", not o.args.get("desc"))
+        desc = not o.args.get("desc")
+        o.set("desc", desc)
+        o.set("nulls_first", not desc)  # the engines' default NULL order for the new direction
         yield t, "flip ORDER BY direction"
     swaps = {exp.Min: exp.Max, exp.Max: exp.Min, exp.Count: exp.Sum, exp.Sum: exp.Count,
              exp.GT: exp.LT, exp.LT: exp.GT, exp.GTE: exp.LTE, exp.LTE: exp.GTE}

@@ -94,11 +94,22 @@ class _Search:
         heapq.heappush(self.heap, (-node.logprob, node.id, node))
 
     def partial_diagnostics(self, parent: Node, piece: str) -> list[Diagnostic]:
-        """Checks on the prefix a child finishes: only when the child starts a new word."""
-        if not self.partial or not piece or _IDENT_START.match(piece):
-            return []
-        diags = run_checkers(self.partial, parent.text, self.ctx)
-        return diags
+        """Partial checks of the child ``parent.text + piece``.
+
+        Word-end checkers (``on_word_end``) see the parent's text, and only when the child
+        starts a new word (its word is then finished); the others see the child's text.
+        """
+        found: list[Diagnostic] = []
+        for checker in self.partial:
+            if getattr(checker, "on_word_end", False):
+                if not piece or _IDENT_START.match(piece):
+                    continue
+                found += run_checkers([checker], parent.text, self.ctx)
+            else:
+                found += run_checkers([checker], parent.text + piece, self.ctx)
+            if has_error(found):
+                break
+        return found
 
     # -- candidates ------------------------------------------------------------------------------
     def evaluate(self, sql: str, node: Node, repairs: tuple[str, ...] = ()) -> Candidate | None:

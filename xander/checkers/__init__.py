@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from xander.checkers.base import CheckContext, Checker, Diagnostic, has_error, run_checkers
 from xander.checkers.examples import ExampleChecker
 from xander.checkers.execution import DryRunChecker, ExecutionChecker, SafetyChecker
+from xander.checkers.grammar import GrammarChecker
 from xander.checkers.identifiers import IdentifierChecker, PartialIdentifierChecker
 from xander.checkers.syntax import SyntaxChecker
 
@@ -26,6 +27,7 @@ COMPLETE: dict[str, Callable[[], Checker]] = {
 }
 #: partial-stage checkers (run on prefixes while the LM writes), cheapest first.
 PARTIAL: dict[str, Callable[[], Checker]] = {
+    "grammar": GrammarChecker,
     "identifiers": PartialIdentifierChecker,
 }
 ALWAYS_ON = frozenset({"safety", "execution"})

@@ -54,6 +54,7 @@ class PartialIdentifierChecker:
 
     name = "identifiers"
     stage = "partial"
+    on_word_end = True  # given the prefix up to a finished word, not every child
 
     def __init__(self) -> None:
         self._cache: dict[str, list[Diagnostic]] = {}

@@ -1,0 +1,2 @@
+"""SQL grammars shipped as package data (``xander.grammars``); load them with
+``xander.grammar.load_grammar()``."""
