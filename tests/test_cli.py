@@ -1,0 +1,86 @@
+"""The command line: user errors are one clear line and a non-zero exit, never a traceback;
+a real question is answered end to end by the embedded model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def _one_line_error(proc, *words: str) -> None:
+    assert proc.returncode != 0
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ")
+    for w in words:
+        assert w in err, err
+
+
+def test_missing_database(tmp_path):
+    proc = run_cli("ask", "--db", str(tmp_path / "nope.sqlite"), "How many?")
+    _one_line_error(proc, "database not found", "nope.sqlite")
+    assert proc.returncode == 2
+
+
+def test_not_a_database(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello, this is not SQLite")
+    _one_line_error(run_cli("ask", "--db", str(bad), "How many?"), "not a database")
+
+
+def test_corrupt_sqlite(tmp_path, concert_singer):
+    bad = tmp_path / "broken.sqlite"
+    bad.write_bytes(concert_singer.read_bytes()[:100] + b"\x00garbage" * 100)
+    _one_line_error(run_cli("schema", "--db", str(bad)), "broken.sqlite")
+
+
+def test_empty_question(concert_singer):
+    proc = run_cli("ask", "--db", str(concert_singer), "   ")
+    _one_line_error(proc, "question is empty")
+    assert proc.returncode == 2
+
+
+def test_unknown_model(concert_singer):
+    _one_line_error(run_cli("ask", "--db", str(concert_singer), "--model", "gpt-17", "How many?"),
+                    "unknown model 'gpt-17'")
+
+
+def test_unknown_checker(concert_singer):
+    _one_line_error(run_cli("ask", "--db", str(concert_singer), "--disable", "magic",
+                            "How many?"), "unknown checker 'magic'")
+
+
+def test_schema_command(concert_singer):
+    proc = run_cli("schema", "--db", str(concert_singer))
+    assert proc.returncode == 0
+    assert "CREATE TABLE singer_in_concert (" in proc.stdout
+    data = json.loads(run_cli("schema", "--db", str(concert_singer), "--json").stdout)
+    assert [t["name"] for t in data["tables"]] == [
+        "stadium", "singer", "concert", "singer_in_concert"]
+
+
+@pytest.mark.slow
+def test_ask_json_end_to_end(concert_singer):
+    proc = run_cli("ask", "--db", str(concert_singer), "--json", "How many singers are there?")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["rows"] == [[6]] and out["error"] is None
+    assert out["sql"].upper().startswith("SELECT COUNT(*)")
+    assert out["mode"] == "search" and out["expansions"] > 0
+    assert out["lm_tokens"]["prompt"] > 100 and out["seconds"] > 0
+    assert set(out) >= {"sql", "columns", "rows", "seconds", "lm_tokens", "error", "pruned"}
+
+
+@pytest.mark.slow
+def test_ask_pretty_output_and_trace(concert_singer, tmp_path):
+    trace = tmp_path / "tree.json"
+    proc = run_cli("ask", "--db", str(concert_singer), "--explain", "--trace", str(trace),
+                   "What is the name of the oldest singer?")
+    assert proc.returncode == 0, proc.stderr
+    assert "Joe Sharp" in proc.stdout and "[expanded]" in proc.stdout
+    assert " s (search, Qwen2.5-Coder-0.5B-Instruct-Q4_K_M" in proc.stdout
+    assert json.loads(trace.read_text())["nodes"]
