@@ -122,7 +122,7 @@ def _print_result(result, max_rows: int) -> None:  # noqa: ANN001
     tok = result.lm_tokens
     console.print(
         f"{len(result.rows)} rows, {result.seconds:.2f} s ({result.mode}, {result.model}, "
-        f"{tok.get('generated', 0)} tokens generated, {result.expansions} expansions, "
+        f"{tok.get('evaluated', 0)} tokens evaluated, {result.expansions} expansions, "
         f"{result.pruned} pruned)",
         highlight=False,
     )

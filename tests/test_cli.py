@@ -79,8 +79,8 @@ def test_ask_json_end_to_end(concert_singer):
 def test_ask_pretty_output_and_trace(concert_singer, tmp_path):
     trace = tmp_path / "tree.json"
     proc = run_cli("ask", "--db", str(concert_singer), "--explain", "--trace", str(trace),
-                   "What is the name of the oldest singer?")
+                   "What is the name of the youngest singer?")
     assert proc.returncode == 0, proc.stderr
-    assert "Joe Sharp" in proc.stdout and "[expanded]" in proc.stdout
+    assert "Tribal King" in proc.stdout and "[expanded]" in proc.stdout
     assert " s (search, Qwen2.5-Coder-0.5B-Instruct-Q4_K_M" in proc.stdout
     assert json.loads(trace.read_text())["nodes"]
