@@ -41,6 +41,7 @@ class Table:
     primary_key: tuple[str, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
     example_rows: tuple[tuple[Any, ...], ...] = ()
+    hidden_columns: int = 0  # columns left out of a rendering that had to fit a budget
 
     def column(self, name: str) -> Column | None:
         """The column called ``name`` (case-insensitive), or None."""
@@ -174,6 +175,9 @@ class Schema:
         size = 0
         for t in ranked:
             block = len(_render_table(t, False)) + 2
+            if block > max_chars // 2:  # a very wide table: keep keys and question columns
+                t = _narrow(t, question, max_chars // 2)
+                block = len(_render_table(t, False)) + 2
             if size + block > max_chars:
                 continue
             kept.append(t)
@@ -230,12 +234,36 @@ def _render_table(t: Table, example_rows: bool) -> str:
             f"  FOREIGN KEY ({', '.join(_ident(c) for c in fk.columns)}) REFERENCES "
             f"{_ident(fk.ref_table)}({', '.join(_ident(c) for c in fk.ref_columns)})"
         )
+    if t.hidden_columns:
+        lines.append(f"  -- {t.hidden_columns} more columns not shown")
     text = f"CREATE TABLE {_ident(t.name)} (\n" + ",\n".join(lines) + "\n);"
     if example_rows and t.example_rows:
         header = " | ".join(c.name for c in t.columns)
         rows = "\n".join(" | ".join(_value(v) for v in r) for r in t.example_rows)
         text += f"\n/* {len(t.example_rows)} example rows from {t.name}:\n{header}\n{rows}\n*/"
     return text
+
+
+def _narrow(t: Table, question: str, max_chars: int) -> Table:
+    """``t`` with only its key columns, the columns the question names, then the first others,
+    as many as fit in ``max_chars``; a comment says how many were left out."""
+    q = _words(question)
+    keys = set(t.primary_key) | {c for fk in t.foreign_keys for c in fk.columns}
+    ranked = sorted(t.columns, key=lambda c: (
+        c.name not in keys, not (_words(c.name.replace("_", " ")) & q), t.columns.index(c)))
+    kept: list[Column] = []
+    size = len(t.name) + 40
+    for c in ranked:
+        size += len(c.name) + len(c.type) + 6
+        if size > max_chars - 60:
+            break
+        kept.append(c)
+    order = {c.name: i for i, c in enumerate(t.columns)}
+    kept.sort(key=lambda c: order[c.name])
+    names = {c.name for c in kept}
+    fks = tuple(fk for fk in t.foreign_keys if set(fk.columns) <= names)
+    pk = t.primary_key if set(t.primary_key) <= names else ()
+    return Table(t.name, tuple(kept), pk, fks, (), len(t.columns) - len(kept))
 
 
 def _words(text: str) -> set[str]:

@@ -30,6 +30,11 @@ class Task:
                 f"the question is {len(q)} characters long (limit {MAX_QUESTION_CHARS})",
                 "ask a shorter question",
             )
+        try:
+            q.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError("the question is not valid UTF-8 text",
+                             "check the terminal's encoding") from exc
         if "\x00" in q:
             raise InputError("the question contains a NUL character", "remove control characters")
         object.__setattr__(self, "question", q)
