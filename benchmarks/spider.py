@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--config", type=Path, default=None)
     args = ap.parse_args()
+    commit = _commit()  # the code that runs, recorded before the run
     out_dir = ROOT / "benchmarks" / "results" / args.name
     cfg = load_config(args.config)
     spec = RunSpec(data=args.data, out=out_dir / "run.jsonl", modes=tuple(args.mode or ["greedy"]),
@@ -82,7 +83,7 @@ def main() -> None:
         + (f", seeded sample (seed {args.seed})" if args.limit else ""),
         f"- model: {model} (llama.cpp, CPU)",
         f"- machine: {_machine()}",
-        f"- commit: {_commit()}",
+        f"- commit: {commit}",
         "- metric: Spider test-suite execution accuracy (multiset; order only when the gold has "
         "ORDER BY; columns matched by permutation; DISTINCT kept) / BIRD EX for BIRD data",
         "- modes ending in +examples get one gold result row as an example tuple (the seed "

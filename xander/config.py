@@ -49,6 +49,9 @@ class SearchConfig:
     """Complete candidates to collect before choosing; the first clean one stops early."""
     deadline_s: float = 30.0
     """Wall-clock budget per question."""
+    chunked: bool = True
+    """Follow the best child greedily between branch points (False: the paper's one token per
+    expansion, every child queued)."""
     repair: bool = True
     """Try AST repairs on candidates that fail identifier or engine checks."""
     disabled_checkers: tuple[str, ...] = ()

@@ -211,6 +211,10 @@ class _Search:
             if not survivors:
                 self.trace.mark(cur.id, "dead", reason="every child was pruned")
                 return False
+            if not self.cfg.chunked:  # the paper's expansion: queue every child, pop the best
+                for child in survivors:
+                    self.push(child)
+                return False
             for alt in survivors[1:]:
                 self.push(alt)
             cur = survivors[0]

@@ -64,6 +64,8 @@ def mode_config(mode: str, base: Config) -> tuple[str, Config, bool]:
         return "greedy", base, with_examples
     if name == "search":
         return "search", base, with_examples
+    if name == "search-unchunked":
+        return "search", base.with_overrides(search={"chunked": False}), with_examples
     if name.startswith("search-no-"):
         off = name.removeprefix("search-no-")
         if off == "repair":
@@ -74,7 +76,7 @@ def mode_config(mode: str, base: Config) -> tuple[str, Config, bool]:
                 with_examples
     raise InputError(
         f"unknown mode {mode!r}",
-        "use greedy, search, search-no-repair or search-no-<checker> "
+        "use greedy, search, search-unchunked, search-no-repair or search-no-<checker> "
         f"({', '.join(CHECKER_NAMES)}), optionally with {WITH_EXAMPLES}",
     )
 
