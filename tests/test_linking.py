@@ -55,3 +55,9 @@ def test_link_problems(sql, final, expected):
     tree = string_literals_for_unknown_quoted(parse(sql, "sqlite"), schema)
     got = [(p.kind, p.name, p.qualifier, p.table) for p in link(tree, schema, final=final)]
     assert got == expected
+
+
+def test_duplicate_alias_is_a_problem_not_a_crash():
+    schema = Schema.from_engine(open_engine(spider_db("concert_singer")))
+    tree = parse("SELECT s.Name FROM singer AS s JOIN stadium AS s ON 1 = 1", "sqlite")
+    assert [(p.kind, p.name) for p in link(tree, schema)] == [("duplicate-alias", "s")]

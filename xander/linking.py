@@ -24,7 +24,7 @@ from xander.schema import Schema
 class LinkProblem:
     """An identifier that does not resolve.  ``node`` is the offending sqlglot node."""
 
-    kind: str  # "unknown-table" | "unknown-column" | "unknown-alias"
+    kind: str  # "unknown-table" | "unknown-column" | "unknown-alias" | "duplicate-alias"
     name: str  # the table, alias or column name
     qualifier: str = ""  # the alias a column was qualified with
     table: str = ""  # the table that qualifier points to, when known
@@ -33,6 +33,8 @@ class LinkProblem:
     def message(self) -> str:
         if self.kind == "unknown-table":
             return f"no table named {self.name!r}"
+        if self.kind == "duplicate-alias":
+            return f"the alias {self.name!r} names two tables"
         if self.kind == "unknown-alias":
             return f"{self.qualifier}.{self.name}: no table or alias {self.qualifier!r} in scope"
         if self.qualifier:
@@ -111,11 +113,6 @@ def _sources(scope: Scope | None) -> list[tuple[str, object]]:
     return out
 
 
-def _resolve_selected(scope: Scope) -> None:
-    # selected_sources maps alias -> (node, source); keep the source only
-    pass
-
-
 def link(expr: exp.Expression, schema: Schema, *, final: bool = True) -> list[LinkProblem]:
     """Every table, alias and column of ``expr`` that does not resolve against ``schema``."""
     problems: list[LinkProblem] = []
@@ -131,8 +128,13 @@ def link(expr: exp.Expression, schema: Schema, *, final: bool = True) -> list[Li
             problems.append(LinkProblem("unknown-table", table.name, node=table))
     seen: set[int] = set()
     for scope in scopes:
-        sources = [(alias, pair[1] if isinstance(pair, tuple) else pair)
-                   for alias, pair in _sources(scope)]
+        try:
+            sources = [(alias, pair[1] if isinstance(pair, tuple) else pair)
+                       for alias, pair in _sources(scope)]
+        except OptimizeError as exc:  # e.g. "Alias already used: s"
+            name = str(exc).rsplit(":", 1)[-1].strip()
+            problems.append(LinkProblem("duplicate-alias", name, name))
+            continue
         by_alias: dict[str, object] = {}
         for alias, src in sources:
             by_alias.setdefault(alias, src)

@@ -145,6 +145,9 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
         res.pop("columns", None)
     except XanderError as exc:
         pred, res = "", {"error": str(exc), "seconds": time.perf_counter() - start}
+    except Exception as exc:  # noqa: BLE001 - one bad question must not end a long run
+        pred, res = "", {"error": f"internal error: {type(exc).__name__}: {exc}",
+                         "seconds": time.perf_counter() - start}
     outcome = evaluate_prediction(
         xander.engine, example.gold_sql, pred or "SELECT NULL WHERE 0",
         benchmark="bird" if example.benchmark == "bird" else "spider",

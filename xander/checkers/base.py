@@ -67,6 +67,9 @@ def run_checkers(
         start = time.perf_counter()
         try:
             diags = checker.check(sql, ctx)
+        except Exception as exc:  # noqa: BLE001 - a checker bug must not end the search
+            diags = [Diagnostic(checker.name, "internal-error",
+                                f"{type(exc).__name__}: {str(exc)[:200]}")]
         finally:
             ctx.seconds[checker.name] = ctx.seconds.get(checker.name, 0.0) + (
                 time.perf_counter() - start
