@@ -61,3 +61,12 @@ def test_duplicate_alias_is_a_problem_not_a_crash():
     schema = Schema.from_engine(open_engine(spider_db("concert_singer")))
     tree = parse("SELECT s.Name FROM singer AS s JOIN stadium AS s ON 1 = 1", "sqlite")
     assert [(p.kind, p.name) for p in link(tree, schema)] == [("duplicate-alias", "s")]
+
+
+def test_a_function_name_is_not_judged_as_a_finished_column():
+    # "ORDER BY COUNT" + "(" : the word continues as a function call, so the word-end
+    # identifier check must not run (it would call COUNT an unknown column)
+    from xander.search import _IDENT_START
+
+    assert _IDENT_START.match("(*)") and _IDENT_START.match(".Name") and _IDENT_START.match("_id")
+    assert not _IDENT_START.match(" FROM") and not _IDENT_START.match(",")

@@ -34,7 +34,8 @@ from xander.scoring import Candidate, Weights, best, score
 from xander.sqlparse import extract_sql
 from xander.trace import Node, Trace
 
-_IDENT_START = re.compile(r"^[A-Za-z0-9_.]")  # continues the current word (or qualifier)
+# a piece that continues the current word, its qualifier (".") or makes it a function ("(")
+_IDENT_START = re.compile(r"^[A-Za-z0-9_.(]")
 
 
 @dataclass(frozen=True)
