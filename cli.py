@@ -108,7 +108,8 @@ def _print_result(result, max_rows: int) -> None:  # noqa: ANN001
     from rich.table import Table
 
     console = Console(soft_wrap=True)
-    console.print(Syntax(result.sql or "-- no SQL", "sql", theme="ansi_dark", word_wrap=True))
+    sql = result.normalized_sql or result.sql or "-- no SQL"
+    console.print(Syntax(sql, "sql", theme="ansi_dark", word_wrap=True))
     if result.error:
         console.print(f"[red]error:[/red] {result.error}", markup=True, highlight=False)
     else:

@@ -16,10 +16,11 @@ from xander.checkers import CheckContext, complete_checkers, partial_checkers
 from xander.config import Config
 from xander.diagnostic import Diagnostic
 from xander.engines import Engine, open_engine
-from xander.errors import InputError
+from xander.errors import InputError, XanderError
 from xander.greedy import greedy
 from xander.lm.base import LM
 from xander.lm.registry import load_lm
+from xander.normalize import normalize
 from xander.prompts import build_prompt
 from xander.schema import Schema
 from xander.scoring import Candidate
@@ -50,12 +51,14 @@ class Result:
     candidates: tuple[Candidate, ...] = ()
     repairs: tuple[str, ...] = ()
     trace: Any = None
+    normalized_sql: str = ""  # the same query in Normalized SQL (xander's output style)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (rows as lists; values that JSON lacks as strings)."""
         return {
             "question": self.question,
             "sql": self.sql,
+            "normalized_sql": self.normalized_sql,
             "columns": list(self.columns),
             "rows": [[_jsonable(v) for v in r] for r in self.rows],
             "error": self.error,
@@ -155,6 +158,10 @@ class Xander:
         total = time.perf_counter() - start
         checker_s = sum(ctx.seconds.values())
         result = cand.result
+        try:
+            normalized = normalize(cand.sql, schema.dialect, schema) if cand.sql else ""
+        except XanderError:
+            normalized = cand.sql
         return Result(
             question=task.question,
             sql=cand.sql,
@@ -186,6 +193,7 @@ class Xander:
             candidates=tuple(candidates),
             repairs=cand.repairs,
             trace=trace,
+            normalized_sql=normalized,
         )
 
     def close(self) -> None:
