@@ -81,3 +81,18 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     assert records[: len(first)] == first  # nothing redone or rewritten
     assert all(json.loads(line) for line in out.read_text().splitlines())
     assert "greedy" in done.stdout and "EX=" in done.stdout
+
+
+@pytest.mark.slow
+def test_record_keeps_the_run_mode_name(embedded_lm):
+    from xander.bench.datasets import load_spider
+    from xander.bench.runner import RunSpec, predict
+
+    if not (SPIDER / "dev.json").is_file():
+        pytest.skip("Spider data not available")
+    examples, _ = load_spider(SPIDER)
+    ex = next(e for e in examples if e.db_id == "concert_singer")
+    spec = RunSpec(data=SPIDER, out=ROOT / "unused.jsonl")
+    rec = predict(ex, "search-no-grammar", spec)
+    assert rec["mode"] == "search-no-grammar" and rec["ask_mode"] == "search"
+    assert rec["id"] == ex.id and rec["correct"] in (True, False)

@@ -153,6 +153,7 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
         benchmark="bird" if example.benchmark == "bird" else "spider",
         timeout=spec.timeout, keep_distinct=spec.keep_distinct,
     )
+    res["ask_mode"] = res.pop("mode", ask_mode)  # the run's mode name below must win
     return {
         "id": example.id, "mode": mode, "db_id": example.db_id,
         "difficulty": example.difficulty, "question": example.question,
@@ -160,7 +161,8 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
         "correct": outcome.correct, "exec_error": outcome.pred_error,
         "gold_error": outcome.gold_error, "soft_f1": outcome.soft_f1,
         "pred_seconds": outcome.pred_seconds, "gold_seconds": outcome.gold_seconds,
-        "examples_given": examples, **{k: v for k, v in res.items() if k not in ("question",)},
+        "examples_given": examples,
+        **{k: v for k, v in res.items() if k not in ("question", "mode", "id")},
     }
 
 
