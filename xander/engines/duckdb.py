@@ -1,15 +1,20 @@
 """DuckDB engine: ``.duckdb`` files opened ``read_only=True``, or CSV/Parquet/JSON files (or a
 folder of them) exposed as views in an in-memory database.
 
-For file sources, the views are created first; then external access is switched off except for
-exactly those files (``allowed_paths``) and the configuration is locked, so a query can read the
-user's files through the views and nothing else on disk.  Timeouts interrupt the connection from
-a timer thread.
+For file sources, the views are created in a private temporary DuckDB file, which is then
+reopened ``read_only=True`` with external access limited to exactly those files
+(``allowed_paths``) and the configuration locked, so a query can read the user's files through
+the views and nothing else on disk, and the catalog cannot change.  Whatever the caller checked
+before, ``execute`` and ``explain`` run a string only when DuckDB's own parser sees exactly one
+``SELECT`` statement in it (a second wall behind :mod:`xander.safety`).  Timeouts interrupt the
+connection from a timer thread.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -59,6 +64,7 @@ class DuckDBEngine:
             raise DatabaseNotFoundError(f"database not found: {p}", "check the --db path")
         self.path = str(p)
         self.files: tuple[Path, ...] = ()
+        self._tmpdir: str | None = None
         try:
             if p.is_dir() or p.suffix.lower() in FILE_READERS:
                 self._conn = self._open_files(p)
@@ -83,22 +89,38 @@ class DuckDBEngine:
             raise DatabaseNotFoundError(
                 f"no CSV, Parquet or JSON files in {p}", "point --db at a folder of data files"
             )
-        conn = self._duckdb.connect(":memory:")
+        self._tmpdir = tempfile.mkdtemp(prefix="xander-duckdb-")
+        catalog = str(Path(self._tmpdir) / "views.duckdb")
+        build = self._duckdb.connect(catalog)
         seen: set[str] = set()
-        for f in files:
-            name = _table_name(f)
-            while name.lower() in seen:
-                name += "_"
-            seen.add(name.lower())
-            reader = FILE_READERS[f.suffix.lower()]
-            literal = "'" + str(f.resolve()).replace("'", "''") + "'"
-            conn.execute(f"CREATE VIEW {_quote(name)} AS SELECT * FROM {reader}({literal})")
+        try:
+            for f in files:
+                name = _table_name(f)
+                while name.lower() in seen:
+                    name += "_"
+                seen.add(name.lower())
+                reader = FILE_READERS[f.suffix.lower()]
+                literal = "'" + str(f.resolve()).replace("'", "''") + "'"
+                build.execute(f"CREATE VIEW {_quote(name)} AS SELECT * FROM {reader}({literal})")
+        finally:
+            build.close()
         self.files = tuple(f.resolve() for f in files)
         allowed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in self.files)
+        conn = self._duckdb.connect(catalog, read_only=True)
         conn.execute(f"SET allowed_paths=[{allowed}]")
         conn.execute("SET enable_external_access=false")
         conn.execute("SET lock_configuration=true")
         return conn
+
+    def _only_select(self, sql: str) -> None:
+        """Refuse a string unless DuckDB parses it as exactly one SELECT statement."""
+        try:
+            statements = self._conn.extract_statements(sql)
+        except self._duckdb.Error as exc:
+            raise QueryError(str(exc).splitlines()[0]) from exc
+        if len(statements) != 1 or statements[0].type != self._duckdb.StatementType.SELECT:
+            kinds = ", ".join(st.type.name for st in statements) or "no statement"
+            raise QueryError(f"the engine runs one SELECT statement only, got: {kinds}")
 
     # -- introspection ---------------------------------------------------------------------------
     def tables(self) -> tuple[TableInfo, ...]:
@@ -143,6 +165,7 @@ class DuckDBEngine:
 
     # -- execution -------------------------------------------------------------------------------
     def explain(self, sql: str) -> None:
+        self._only_select(sql)
         try:
             self._conn.execute("EXPLAIN " + sql).fetchall()
         except self._duckdb.Error as exc:
@@ -151,6 +174,7 @@ class DuckDBEngine:
     def execute(
         self, sql: str, *, timeout: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS
     ) -> QueryResult:
+        self._only_select(sql)
         fired = threading.Event()
 
         def interrupt() -> None:
@@ -178,3 +202,6 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._conn.close()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None

@@ -125,6 +125,9 @@ class SQLiteEngine:
         return out
 
     def sample_values(self, table: str, column: str, limit: int = 3) -> tuple[Any, ...]:
+        known = {t.name.lower(): {c.name.lower() for c in t.columns} for t in self.tables()}
+        if column.lower() not in known.get(table.lower(), ()):
+            return ()  # a double-quoted unknown name would read as a string literal
         sql = (
             f"SELECT DISTINCT {_quote(column)} FROM {_quote(table)} "
             f"WHERE {_quote(column)} IS NOT NULL LIMIT {int(limit)}"
