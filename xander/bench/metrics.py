@@ -32,7 +32,7 @@ Rows = Sequence[Sequence[Any]]
 _SQL_TOKEN = re.compile(
     r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`|\[[^\]\[]*\]"""  # strings, quoted names
     r"""|--[^\n]*|/\*.*?\*/"""  # comments
-    r"""|\w+""",  # words
+    r"""|\w+|;""",  # words, and the end of a statement
     re.DOTALL,
 )
 _CUR_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", re.IGNORECASE)
@@ -51,12 +51,28 @@ def gold_has_order_by(sql: str) -> bool:
 
 
 def remove_distinct(sql: str) -> str:
-    """Drop every bare ``DISTINCT`` word, leaving strings, quoted names and comments alone.
+    """Drop every bare ``DISTINCT`` word, leaving strings, quoted names and comments alone, and
+    keep only the first statement (the official evaluator rebuilds the query from
+    ``sqlparse.parse(sql)[0]``, so ``SELECT ...; junk`` is scored on ``SELECT ...;``).
 
     >>> remove_distinct("SELECT DISTINCT a, count(DISTINCT b) FROM t WHERE c = 'distinct'")
     "SELECT  a, count( b) FROM t WHERE c = 'distinct'"
+    >>> remove_distinct("SELECT a FROM t WHERE b = ';'; DROP TABLE t")
+    "SELECT a FROM t WHERE b = ';';"
     """
-    return _SQL_TOKEN.sub(lambda m: "" if m.group().lower() == "distinct" else m.group(), sql)
+    out: list[str] = []
+    last = 0
+    for m in _SQL_TOKEN.finditer(sql):
+        out.append(sql[last:m.start()])
+        last = m.end()
+        token = m.group()
+        if token == ";":
+            out.append(";")
+            return "".join(out)
+        if token.lower() != "distinct":
+            out.append(token)
+    out.append(sql[last:])
+    return "".join(out)
 
 
 def spider_prepare(sql: str, *, prediction: bool = False, keep_distinct: bool = False) -> str:
