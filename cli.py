@@ -175,6 +175,14 @@ def bench(
     ] = None,
     model: ModelOpt = None,
     workers: Annotated[int, typer.Option("--workers", help="Parallel processes.")] = 1,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Questions in flight in one process (threads "
+                          "sharing one backend): fills vLLM's / a server's batches.")
+    ] = 1,
+    with_examples: Annotated[
+        bool, typer.Option("--with-examples", help="The seed paper's setting: every mode gets "
+                           "one gold result row as an example tuple (modes are named +examples).")
+    ] = False,
     drop_distinct: Annotated[
         bool, typer.Option("--drop-distinct", help="Official Spider default: remove DISTINCT "
                            "before comparing (xander keeps it unless this is given).")
@@ -187,12 +195,19 @@ def bench(
     """Run a benchmark (resumable) and print the summary table."""
     from xander.bench.report import write_report
     from xander.bench.runner import RunSpec, run, summarize
+    from xander.errors import InputError
 
     cfg = _config(config, lm={"model": model})
+    modes = tuple(mode or ["greedy"])
+    if with_examples:
+        modes = tuple(m if m.endswith("+examples") else m + "+examples" for m in modes)
+    if workers < 1 or concurrency < 1:
+        raise InputError("--workers and --concurrency must be at least 1")
     spec = RunSpec(
-        data=data, out=out, modes=tuple(mode or ["greedy"]), file=file, limit=limit, seed=seed,
+        data=data, out=out, modes=modes, file=file, limit=limit, seed=seed,
         db_filter=tuple(db_filter or ()), difficulty=tuple(difficulty or ()),
-        model=cfg.lm.model, workers=workers, keep_distinct=not drop_distinct, config=cfg,
+        model=cfg.lm.model, workers=workers, concurrency=concurrency,
+        keep_distinct=not drop_distinct, config=cfg,
     )
     records = run(spec)
     for m, s in summarize(records).items():

@@ -96,3 +96,20 @@ def test_record_keeps_the_run_mode_name(embedded_lm):
     rec = predict(ex, "search-no-grammar", spec)
     assert rec["mode"] == "search-no-grammar" and rec["ask_mode"] == "search"
     assert rec["id"] == ex.id and rec["correct"] in (True, False)
+
+
+@pytest.mark.slow
+def test_concurrent_questions_share_one_backend_and_match_one_at_a_time(tmp_path, embedded_lm):
+    """Threads in flight (for batching backends) give the records a one-at-a-time run gives."""
+    from xander.bench.runner import RunSpec, run
+
+    if not (SPIDER / "dev.json").is_file():
+        pytest.skip("Spider data not available")
+    common = dict(data=SPIDER, limit=6, seed=5, modes=("greedy",),
+                  db_filter=("concert_singer", "pets_1"))
+    one = run(RunSpec(out=tmp_path / "one.jsonl", **common), progress=False)
+    many = run(RunSpec(out=tmp_path / "many.jsonl", concurrency=3, **common), progress=False)
+    assert len(many) == 6 and len({r["id"] for r in many}) == 6
+    by_id = {r["id"]: r for r in one}
+    assert {r["id"]: (r["pred"], r["correct"]) for r in many} == {
+        i: (r["pred"], r["correct"]) for i, r in by_id.items()}

@@ -70,6 +70,17 @@ class MissingDependencyError(BackendError):
     exit_code = 2
 
 
+class LMServerError(BackendError):
+    """An LM server is down, keeps failing, refuses a request or answers garbage.
+
+    Not the question's fault: the benchmark runner stops on it (instead of recording a wrong
+    answer) so that running the same command again resumes the missing questions.
+    """
+
+    def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
+        return (type(self), (self.message, self.hint))  # the hint survives process pools
+
+
 class SearchBudgetExceeded(XanderError):
     """The search used its whole budget without finding any complete candidate."""
 

@@ -8,6 +8,11 @@ Modes: ``greedy``; ``search``; ``search-no-<checker>`` and ``search-no-repair`` 
 any mode with ``+examples`` appended is the seed paper's "with examples" setting, in which one
 row of the gold result is given as an example tuple.  That uses the gold at inference time and
 is reported apart from the standard setting.
+
+Parallelism: ``workers`` processes each load their own model (llama.cpp: the cores are split
+between them); ``concurrency`` keeps that many questions in flight as threads of one process
+sharing one backend, which is what batching backends (vLLM in-process, OpenAI-compatible
+servers) need to fill their batches.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,7 @@ from xander.bench.datasets import Example, Skipped, filter_examples, load, sampl
 from xander.bench.metrics import evaluate_prediction
 from xander.checkers import CHECKER_NAMES
 from xander.config import Config
-from xander.errors import InputError, XanderError
+from xander.errors import InputError, LMServerError, XanderError
 
 WITH_EXAMPLES = "+examples"
 
@@ -45,6 +51,7 @@ class RunSpec:
     difficulty: tuple[str, ...] = ()
     model: str = "embedded"
     workers: int = 1
+    concurrency: int = 1
     keep_distinct: bool = True
     timeout: float = 30.0
     config: Config = Config()
@@ -115,15 +122,16 @@ def _repair_tail(path: Path) -> None:
 
 
 # -- prediction (runs in worker processes) ---------------------------------------------------------
-_XANDERS: dict[tuple[str, str], Any] = {}
+_XANDERS: dict[tuple[str, str, int], Any] = {}  # one per database, model and thread
 
 
 def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
-    """Answer one question in one mode and score it; never raises for a model failure."""
+    """Answer one question in one mode and score it; never raises for a model failure, but an
+    ``LMServerError`` (the server is down or broken) stops the run so a rerun resumes it."""
     from xander.api import Xander
 
     ask_mode, cfg, with_examples = mode_config(mode, spec.config)
-    key = (str(example.db_path), spec.model)
+    key = (str(example.db_path), spec.model, threading.get_ident())
     if key not in _XANDERS:
         _XANDERS[key] = Xander(example.db_path, model=spec.model, config=cfg)
     xander = _XANDERS[key]
@@ -143,6 +151,8 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
         pred, res = result.sql, result.to_dict()
         res.pop("rows", None)
         res.pop("columns", None)
+    except LMServerError:
+        raise  # not the question's fault: no record, the same command resumes it later
     except XanderError as exc:
         pred, res = "", {"error": str(exc), "seconds": time.perf_counter() - start}
     except Exception as exc:  # noqa: BLE001 - one bad question must not end a long run
@@ -200,20 +210,22 @@ def run(spec: RunSpec, on_record: Callable[[dict[str, Any]], None] | None = None
         }, indent=1, default=str))
     bar = _progress(len(todo), progress)
     correct = total = 0
-    with spec.out.open("a", encoding="utf-8") as fh:
-        for record in _results(todo, spec):
-            fh.write(json.dumps(record, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-            total += 1
-            correct += bool(record["correct"])
-            if bar is not None:
-                bar.set_postfix_str(f"EX {correct / total:.3f} ({record['mode']})")
-                bar.update(1)
-            if on_record is not None:
-                on_record(record)
-    if bar is not None:
-        bar.close()
+    try:
+        with spec.out.open("a", encoding="utf-8") as fh:
+            for record in _results(todo, spec):
+                fh.write(json.dumps(record, default=str) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+                total += 1
+                correct += bool(record["correct"])
+                if bar is not None:
+                    bar.set_postfix_str(f"EX {correct / total:.3f} ({record['mode']})")
+                    bar.update(1)
+                if on_record is not None:
+                    on_record(record)
+    finally:
+        if bar is not None:
+            bar.close()  # ends the bar's line, so an error message gets a line of its own
     return read_records(spec.out)
 
 
@@ -228,6 +240,16 @@ def _progress(n: int, enabled: bool):  # noqa: ANN202 - tqdm or None
 
 
 def _results(todo: list[tuple[Example, str]], spec: RunSpec) -> Iterator[dict[str, Any]]:
+    if spec.concurrency > 1:
+        with ThreadPoolExecutor(spec.concurrency, thread_name_prefix="xander-q") as pool:
+            futures = [pool.submit(predict, ex, mode, spec) for ex, mode in todo]
+            try:
+                for fut in as_completed(futures):
+                    yield fut.result()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return
     if spec.workers <= 1:
         for ex, mode in todo:
             yield predict(ex, mode, spec)
@@ -235,8 +257,12 @@ def _results(todo: list[tuple[Example, str]], spec: RunSpec) -> Iterator[dict[st
     threads = max(1, (os.cpu_count() or 2) // spec.workers)
     with ProcessPoolExecutor(spec.workers, initializer=_worker_init, initargs=(threads,)) as pool:
         futures: list[Future] = [pool.submit(predict, ex, mode, spec) for ex, mode in todo]
-        for fut in futures:
-            yield fut.result()
+        try:
+            for fut in futures:
+                yield fut.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # a dead server: stop, do not drain
+            raise
 
 
 # -- summaries -------------------------------------------------------------------------------------

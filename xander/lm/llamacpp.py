@@ -9,7 +9,9 @@ need the ``local`` extra.
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +23,18 @@ from xander.errors import BackendError, MissingDependencyError, ModelNotFoundErr
 from xander.lm.base import Completion, LMStats, TokenChoice
 
 DEFAULT_N_CTX = 8192
+
+
+def _locked(method):
+    """One request at a time: the context holds one sequence (threads share a backend when the
+    benchmark runner keeps several questions in flight)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -76,6 +90,7 @@ class LlamaCppLM:
         self._pieces: dict[int, str] = {}
         self._logprobs: np.ndarray | None = None  # log-softmax after the current sequence
         self._seq: list[int] = []  # tokens in the KV cache
+        self._lock = threading.RLock()
         self._stats = {"prompt_tokens": 0, "generated_tokens": 0, "cached_tokens": 0,
                        "calls": 0, "seconds": 0.0}
 
@@ -144,6 +159,7 @@ class LlamaCppLM:
         return self._logprobs
 
     # -- protocol --------------------------------------------------------------------------------
+    @_locked
     def top_k(self, prefixes: Sequence[Sequence[int]], k: int) -> list[list[TokenChoice]]:
         out = []
         for prefix in prefixes:
@@ -155,6 +171,7 @@ class LlamaCppLM:
             out.append([TokenChoice(int(t), self.piece(int(t)), float(lp[t])) for t in idx])
         return out
 
+    @_locked
     def complete(
         self,
         prompt: Sequence[int],
@@ -198,6 +215,7 @@ class LlamaCppLM:
         return Completion(self.detokenize(out) if finish != "stop" or not stop else text,
                           tuple(out), total, len(prompt), finish)
 
+    @_locked
     def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
         scores = []
         seq = list(prefix)

@@ -2,12 +2,16 @@
 
 Forms: ``embedded`` (the default, Qwen2.5-Coder-0.5B-Instruct Q4_K_M from the registry
 packages), ``embedded:<key>``, a path to a ``.gguf`` file (llama.cpp), a Hugging Face model
-directory (transformers; slow on a CPU).  A new backend is one module plus one ``register`` line.
+directory (transformers; slow on a CPU), ``openai:<base_url>[,<base_url>...][?model=<name>]``
+(OpenAI-compatible servers: vLLM, llama-cpp-python, llama.cpp; several URLs are replicas),
+``vllm:<HF dir>`` or ``vllm:embedded`` (vLLM in-process; the embedded GGUF is converted once).
+A new backend is one module plus one ``register`` line.
 Loaded models are kept per process, so a benchmark run or an API user pays the load once.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +21,7 @@ from xander.lm.base import LM
 Factory = Callable[[str, dict], LM]
 _FACTORIES: dict[str, Factory] = {}
 _LOADED: dict[tuple[str, tuple], LM] = {}
+_LOAD_LOCK = threading.Lock()  # concurrent questions load a model once
 
 
 def register(prefix: str, factory: Factory) -> None:
@@ -45,9 +50,33 @@ def _hf(rest: str, options: dict) -> LM:
     return TransformersLM(rest)
 
 
+def _openai(rest: str, options: dict) -> LM:
+    from xander.lm.openai_compat import OpenAICompatLM, parse_spec
+
+    urls, spec_options = parse_spec(rest)
+    return OpenAICompatLM(urls, **{**spec_options, **options})
+
+
+def _vllm(rest: str, options: dict) -> LM:
+    from xander.lm.vllm import DEFAULT_MAX_MODEL_LEN, VLLMLM
+
+    max_len = int(options.pop("n_ctx", DEFAULT_MAX_MODEL_LEN))
+    key = rest.partition(":")[2] if rest.startswith("embedded") else None
+    if key is None:
+        return VLLMLM(rest, max_model_len=max_len, **options)
+    from xander.lm.convert import convert_gguf
+    from xander.lm.embedded import DEFAULT_EMBEDDED, EMBEDDED_MODELS, ensure_embedded
+
+    model = EMBEDDED_MODELS[key or DEFAULT_EMBEDDED]
+    path = convert_gguf(ensure_embedded(key or DEFAULT_EMBEDDED), model.sha256)
+    return VLLMLM(path, name=model.name, max_model_len=max_len, **options)
+
+
 register("embedded", _embedded)
 register("gguf", _gguf)
 register("hf", _hf)
+register("openai", _openai)
+register("vllm", _vllm)
 
 
 def resolve(spec: str) -> tuple[str, str]:
@@ -57,6 +86,8 @@ def resolve(spec: str) -> tuple[str, str]:
     ('embedded', '')
     >>> resolve("gguf:/m/x.gguf")
     ('gguf', '/m/x.gguf')
+    >>> resolve("openai:http://127.0.0.1:8000,http://127.0.0.1:8001")
+    ('openai', 'http://127.0.0.1:8000,http://127.0.0.1:8001')
     """
     spec = spec.strip()
     if not spec:
@@ -65,6 +96,9 @@ def resolve(spec: str) -> tuple[str, str]:
         return "embedded", ""
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in _FACTORIES and len(prefix) > 1:
+        if prefix == "openai" and not rest.strip():
+            raise ModelNotFoundError("no server URL after 'openai:'",
+                                     "use --model openai:http://host:port")
         return prefix, rest
     p = Path(spec).expanduser()
     if p.is_file() and p.suffix.lower() == ".gguf":
@@ -77,7 +111,7 @@ def resolve(spec: str) -> tuple[str, str]:
             return "gguf", str(ggufs[0])
     raise ModelNotFoundError(
         f"unknown model {spec!r}",
-        "use 'embedded', a .gguf file, or a Hugging Face model directory "
+        "use 'embedded', a .gguf file, a Hugging Face model directory or openai:<server URL> "
         f"(backends: {', '.join(sorted(_FACTORIES))})",
     )
 
@@ -86,6 +120,7 @@ def load_lm(spec: str = "embedded", **options: object) -> LM:
     """The backend for ``spec`` (loaded once per process and options)."""
     backend, rest = resolve(spec)
     key = (f"{backend}:{rest}", tuple(sorted(options.items())))
-    if key not in _LOADED:
-        _LOADED[key] = _FACTORIES[backend](rest, dict(options))
-    return _LOADED[key]
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = _FACTORIES[backend](rest, dict(options))
+        return _LOADED[key]
