@@ -155,6 +155,23 @@ def schema(
         typer.echo(s.render(max_chars=10**9))
 
 
+@app.command("hf-dir")
+def hf_dir(
+    key: Annotated[str, typer.Argument(help="Embedded model key.")] = "",
+) -> None:
+    """Print the Hugging Face directory of an embedded model (converted once from its GGUF),
+    for `vllm serve <dir>` or `--model vllm:<dir>`."""
+    from xander.errors import ModelNotFoundError
+    from xander.lm.convert import convert_gguf
+    from xander.lm.embedded import DEFAULT_EMBEDDED, EMBEDDED_MODELS, ensure_embedded
+
+    key = key or DEFAULT_EMBEDDED
+    if key not in EMBEDDED_MODELS:
+        raise ModelNotFoundError(f"no embedded model {key!r}",
+                                 f"known: {', '.join(sorted(EMBEDDED_MODELS))}")
+    typer.echo(str(convert_gguf(ensure_embedded(key), EMBEDDED_MODELS[key].sha256)))
+
+
 @app.command()
 def bench(
     data: Annotated[Path, typer.Option("--data", help="Spider or BIRD folder.")],

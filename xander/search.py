@@ -11,6 +11,12 @@ checkers; failures are sent to ``repair`` and repaired queries compete as candid
 penalty.  The search stops at the first candidate with no error and no warning, or when a budget
 (expansions, candidates, wall clock) runs out, and returns the best candidate found.
 
+Backends that pay per request (vLLM, servers) may offer ``top_k_path(prefix, k, n)``: for each
+of the next ``n`` positions of the greedy continuation, the token taken and the top-k there, in
+one request.  The search
+then keeps those distributions and walks them while it follows the most likely child, asking
+again only when it leaves that path; the tree it builds is the same.
+
 Priority is the prefix's summed log-probability (the paper's product of probabilities), ties
 broken by creation order, so the search is deterministic.
 """
@@ -27,7 +33,7 @@ from xander.checkers import CheckContext, Checker, has_error, run_checkers
 from xander.config import SearchConfig
 from xander.diagnostic import Diagnostic
 from xander.engines import QueryResult
-from xander.lm.base import LM
+from xander.lm.base import LM, TokenChoice
 from xander.prompts import CLOSE_FENCE, Prompt
 from xander.repair import repairs_for
 from xander.scoring import Candidate, Weights, best, score
@@ -82,6 +88,8 @@ class _Search:
         self.candidates: list[Candidate] = []
         self.seen_sql: set[str] = set()
         self.deadline = time.monotonic() + cfg.deadline_s
+        self.ahead: dict[tuple[int, ...], list[TokenChoice]] = {}  # see top_k_path
+        self.path_tokens = getattr(lm, "path_tokens", 0) if hasattr(lm, "top_k_path") else 0
 
     # -- nodes -----------------------------------------------------------------------------------
     def node(self, parent: Node | None, token: int | None, piece: str, logprob: float) -> Node:
@@ -143,6 +151,23 @@ class _Search:
                     return True
         return False
 
+    def next_tokens(self, tokens: tuple[int, ...]) -> list[TokenChoice]:
+        """The LM's top-k after the prompt and ``tokens`` (from the lookahead when it has them)."""
+        if not self.path_tokens:
+            return self.lm.top_k([self.prompt.tokens + tokens], self.cfg.top_k)[0]
+        choices = self.ahead.pop(tokens, None)
+        if choices is None:
+            path = self.lm.top_k_path(self.prompt.tokens + tokens, self.cfg.top_k,
+                                      min(self.path_tokens, self.max_tokens - len(tokens)))
+            if not path:  # the backend could not give a path here: one step, as usual
+                return self.lm.top_k([self.prompt.tokens + tokens], self.cfg.top_k)[0]
+            choices = path[0][1]
+            key = tokens
+            for (token, _), (_, nxt) in zip(path, path[1:]):
+                key = (*key, token)
+                self.ahead[key] = nxt
+        return choices
+
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> SearchOutcome:
         root = self.node(None, None, "", 0.0)
@@ -184,7 +209,7 @@ class _Search:
                 return False
             self.expansions += 1
             self.trace.mark(cur.id, "expanded")
-            choices = self.lm.top_k([self.prompt.tokens + cur.tokens], self.cfg.top_k)[0]
+            choices = self.next_tokens(cur.tokens)
             best_lp = choices[0].logprob if choices else 0.0
             survivors: list[Node] = []
             for ch in choices:

@@ -163,7 +163,7 @@ def parse_spec(rest: str) -> tuple[tuple[str, ...], dict[str, Any]]:
                                  "use --model openai:http://host:port")
     types: dict[str, Callable[[str], Any]] = {
         "model": str, "model_name": str, "timeout": float, "tries": int, "backoff": float,
-        "concurrency": int, "max_logprobs": int,
+        "concurrency": int, "max_logprobs": int, "path_tokens": int,
     }
     options: dict[str, Any] = {}
     for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
@@ -259,6 +259,7 @@ class OpenAICompatLM:
         concurrency: int = DEFAULT_CONCURRENCY,
         max_logprobs: int = MAX_LOGPROBS,
         api_key: str | None = None,
+        path_tokens: int = 24,
         n_ctx: int | None = None,  # accepted for load_lm; the server sets its own context
     ) -> None:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
@@ -285,6 +286,8 @@ class OpenAICompatLM:
         stem = PurePosixPath(self.model_name)
         self.name = stem.stem if stem.suffix.lower() == ".gguf" else self.model_name
         self.flavor = self._detect_flavor()
+        # search lookahead per request (see xander.search): needs token ids in the logprobs
+        self.path_tokens = path_tokens if self.flavor is VLLM else 0
         self._bos = tuple(self._raw_tokenize(""))  # what the tokenizer adds to any text
         self._specials: dict[int, str] = {}
         for special in SPECIAL_STRINGS:
@@ -641,6 +644,23 @@ class OpenAICompatLM:
         out = [self._choices_of(e, k) for e in entries]
         self._timed(len(prefixes), start)
         return out
+
+    def top_k_path(self, prefix: Sequence[int], k: int,
+                   n: int) -> list[tuple[int, list[TokenChoice]]]:
+        """Greedy continuation of ``prefix`` for up to ``n`` tokens: at each position the token
+        taken and the ``k`` best tokens there, from one request ([] when the server's reply
+        does not name its tokens by id)."""
+        start = time.perf_counter()
+        fields: dict[str, Any] = {"max_tokens": max(1, n), "temperature": 0.0,
+                                  "logprobs": min(k, self.max_logprobs)}
+        (choice,), usage = self._completions(self._body(self._prompt(prefix), **fields))
+        self._account(usage, generated=True)
+        entries: list[LogprobEntry] = choice["entries"]
+        ids = self._ids_of(entries, choice.get("text") or "")
+        self._timed(1, start)
+        if ids is None:
+            return []
+        return [(t, self._choices_of([e], k)) for t, e in zip(ids, entries, strict=True)]
 
     def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
         cont = [int(t) for t in continuation]

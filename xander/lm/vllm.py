@@ -47,6 +47,7 @@ class VLLMLM:
         dtype: str = "bfloat16",
         max_model_len: int = DEFAULT_MAX_MODEL_LEN,
         max_batch: int = 256,
+        path_tokens: int = 24,
         seed: int = 0,
         **engine_args: Any,
     ) -> None:
@@ -69,6 +70,7 @@ class VLLMLM:
         self._tokens_prompt = TokensPrompt
         self.name = name or path.name
         self.max_model_len = max_model_len
+        self.path_tokens = path_tokens  # search lookahead per request (see xander.search)
         try:
             self._llm = vllm.LLM(model=str(path), dtype=dtype, enable_prefix_caching=True,
                                  max_model_len=max_model_len, seed=seed, **engine_args)
@@ -193,6 +195,21 @@ class VLLMLM:
             result.append([TokenChoice(t, self.piece(t), float(lp.logprob)) for t, lp in best])
         return result
 
+    def top_k_path(self, prefix: Sequence[int], k: int,
+                   n: int) -> list[tuple[int, list[TokenChoice]]]:
+        """Greedy continuation of ``prefix`` for up to ``n`` tokens: at each position the token
+        taken and the ``k`` most likely tokens there (one request instead of ``n``)."""
+        params = self._vllm.SamplingParams(max_tokens=max(1, n), temperature=0.0, logprobs=k,
+                                           stop_token_ids=sorted(self.eos_tokens))
+        (out,) = self._generate([prefix], [params])
+        o = out.outputs[0]
+        path = []
+        for token, step in zip(o.token_ids, o.logprobs or (), strict=False):
+            best = sorted(step.items(), key=lambda kv: -kv[1].logprob)[:k]
+            path.append((int(token),
+                         [TokenChoice(t, self.piece(t), float(lp.logprob)) for t, lp in best]))
+        return path
+
     def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
         if not continuation:
             return []
@@ -210,5 +227,9 @@ class VLLMLM:
             return LMStats(**self._stats)
 
     def close(self) -> None:
+        """Stop the batcher and vLLM's engine process (else it goes at interpreter exit)."""
         self._queue.put(None)
         self._thread.join(timeout=5)
+        core = getattr(getattr(self._llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
