@@ -23,8 +23,25 @@ DbOpt = Annotated[
 ]
 ModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", help="embedded (default), a .gguf file, or a Hugging Face directory."),
+    typer.Option("--model", help="embedded (default), a .gguf file, a Hugging Face directory, "
+                 "vllm:<HF dir>|vllm:embedded, or openai:<url>[,<url>...] (servers, replicas)."),
 ]
+ModelNameOpt = Annotated[
+    Optional[str],
+    typer.Option("--model-name", help="The model's name on an openai: server (default: the "
+                 "first of its /v1/models)."),
+]
+
+
+def _model_spec(model: Optional[str], model_name: Optional[str]) -> Optional[str]:
+    """``--model`` with ``--model-name`` folded into an ``openai:`` spec."""
+    if not model_name:
+        return model
+    if not model or not model.startswith("openai:"):
+        from xander.errors import InputError
+
+        raise InputError("--model-name applies to --model openai:<url> only")
+    return model + ("&" if "?" in model else "?") + "model=" + model_name
 ConfigOpt = Annotated[
     Optional[Path], typer.Option("--config", help="TOML config file ([engine], [lm], [search]).")
 ]
@@ -46,6 +63,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, in plain language.")],
     db: DbOpt,
     model: ModelOpt = None,
+    model_name: ModelNameOpt = None,
     greedy: Annotated[bool, typer.Option("--greedy", help="Plain LM baseline: no search.")] = False,
     example: Annotated[
         Optional[list[str]],
@@ -78,7 +96,7 @@ def ask(
     cfg = _config(
         config,
         engine={"timeout": timeout},
-        lm={"model": model},
+        lm={"model": _model_spec(model, model_name)},
         search={
             "mode": "greedy" if greedy else None,
             "deadline_s": deadline,
@@ -191,6 +209,7 @@ def bench(
         Optional[list[str]], typer.Option("--difficulty", help="Only these difficulties.")
     ] = None,
     model: ModelOpt = None,
+    model_name: ModelNameOpt = None,
     workers: Annotated[int, typer.Option("--workers", help="Parallel processes.")] = 1,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Questions in flight in one process (threads "
@@ -214,7 +233,7 @@ def bench(
     from xander.bench.runner import RunSpec, run, summarize
     from xander.errors import InputError
 
-    cfg = _config(config, lm={"model": model})
+    cfg = _config(config, lm={"model": _model_spec(model, model_name)})
     modes = tuple(mode or ["greedy"])
     if with_examples:
         modes = tuple(m if m.endswith("+examples") else m + "+examples" for m in modes)

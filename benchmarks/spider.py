@@ -18,6 +18,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,14 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, no GPU"
 
 
+def _backend(spec: str) -> str:
+    if spec.startswith("openai:"):
+        return "OpenAI-compatible server " + spec.removeprefix("openai:")
+    if spec.startswith("vllm:"):
+        return "vLLM in-process"
+    return "llama.cpp in-process"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--name", required=True)
@@ -63,6 +72,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default="embedded")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--concurrency", type=int, default=1,
+                    help="questions in flight (threads sharing one backend: vLLM, servers)")
     ap.add_argument("--config", type=Path, default=None)
     args = ap.parse_args()
     commit = _commit()  # the code that runs, recorded before the run
@@ -70,8 +81,13 @@ def main() -> None:
     cfg = load_config(args.config)
     spec = RunSpec(data=args.data, out=out_dir / "run.jsonl", modes=tuple(args.mode or ["greedy"]),
                    file=args.file, limit=args.limit, seed=args.seed, model=args.model,
-                   workers=args.workers, config=cfg)
+                   workers=args.workers, concurrency=args.concurrency, config=cfg)
+    from xander.bench.runner import read_records
+
+    before = len(read_records(spec.out))
+    start = time.perf_counter()
     records = run(spec)
+    wall = time.perf_counter() - start
     command = "python benchmarks/spider.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from xander.lm.registry import load_lm
 
@@ -81,11 +97,13 @@ def main() -> None:
         f"- command: `{command}`",
         f"- data: `{args.data}` ({args.file or 'dev.json'}), {n_q} questions"
         + (f", seeded sample (seed {args.seed})" if args.limit else ""),
-        f"- model: {model} (llama.cpp, CPU)",
+        f"- model: {model} ({_backend(args.model)}, CPU)",
         f"- machine: {_machine()}",
         f"- commit: {commit}",
         "- metric: Spider test-suite execution accuracy (multiset; order only when the gold has "
         "ORDER BY; columns matched by permutation; DISTINCT kept) / BIRD EX for BIRD data",
+        f"- this invocation: {len(records) - before} records in {wall / 60:.1f} min wall clock "
+        f"(model load included), concurrency {args.concurrency}, workers {args.workers}",
         "- modes ending in +examples get one gold result row as an example tuple (the seed "
         "paper's setting); all other modes never see the gold.",
     ])
