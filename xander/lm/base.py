@@ -11,6 +11,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+#: End-of-turn markers of the chat formats xander knows (ChatML as in Qwen, Llama 3).
+EOS_STRINGS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>")
+
+
+def chatml(system: str, user: str, assistant_prefix: str = "") -> str:
+    r"""One ChatML chat turn (Qwen's format), ending where the assistant starts writing.
+
+    Every backend writes a ChatML model's prompt with this, so the same model gets the same
+    tokens whichever backend runs it.
+
+    >>> chatml("S", "U", "```sql")
+    '<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n```sql'
+    """
+    return (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
+            f"<|im_start|>assistant\n{assistant_prefix}")
+
 
 @dataclass(frozen=True, slots=True)
 class TokenChoice:

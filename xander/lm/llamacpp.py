@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
-from xander.lm.base import Completion, LMStats, TokenChoice
+from xander.lm.base import EOS_STRINGS, Completion, LMStats, TokenChoice, chatml
 
 DEFAULT_N_CTX = 8192
 
@@ -81,7 +81,7 @@ class LlamaCppLM:
         self._n_vocab = self._llm.n_vocab()
         self.n_ctx = n_ctx
         eos = {self._llm.token_eos()}
-        for special in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+        for special in EOS_STRINGS:
             ids = self._llm.tokenize(special.encode(), add_bos=False, special=True)
             if len(ids) == 1:
                 eos.add(ids[0])
@@ -97,10 +97,7 @@ class LlamaCppLM:
     # -- text ------------------------------------------------------------------------------------
     def chat_prompt(self, system: str, user: str, assistant_prefix: str = "") -> str:
         if "<|im_start|>" in self._template or not self._template:
-            return (
-                f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
-                f"<|im_start|>assistant\n{assistant_prefix}"
-            )
+            return chatml(system, user, assistant_prefix)
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         tpl = ImmutableSandboxedEnvironment().from_string(self._template)

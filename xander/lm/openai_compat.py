@@ -42,7 +42,7 @@ from xander.errors import (
     MissingDependencyError,
     ModelNotFoundError,
 )
-from xander.lm.base import Completion, LMStats, TokenChoice
+from xander.lm.base import EOS_STRINGS, Completion, LMStats, TokenChoice, chatml
 
 T = TypeVar("T")
 
@@ -54,7 +54,6 @@ MAX_LOGPROBS = 20  # vLLM's default --max-logprobs
 START_HINT = ("start it, e.g. `vllm serve <model>` or `python -m llama_cpp.server --model <gguf>`, "
               "or check --model")
 #: Special tokens that end a turn (the same list as the in-process backend).
-EOS_STRINGS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>")
 #: Special tokens that may appear in a chat prompt; text-only servers get them back as text.
 SPECIAL_STRINGS = (*EOS_STRINGS, "<|im_start|>", "<|begin_of_text|>", "<|start_header_id|>",
                    "<|end_header_id|>")
@@ -517,10 +516,7 @@ class OpenAICompatLM:
 
     def chat_prompt(self, system: str, user: str, assistant_prefix: str = "") -> str:
         if self._chatml:  # Qwen and other ChatML models: exactly what llamacpp.py writes
-            return (
-                f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
-                f"<|im_start|>assistant\n{assistant_prefix}"
-            )
+            return chatml(system, user, assistant_prefix)
         template = self._chat_template()
         try:
             from jinja2.sandbox import ImmutableSandboxedEnvironment

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
-from xander.lm.base import Completion, LMStats, TokenChoice
+from xander.lm.base import EOS_STRINGS, Completion, LMStats, TokenChoice, chatml
 
 DEFAULT_MAX_MODEL_LEN = 8192
 
@@ -79,7 +79,7 @@ class VLLMLM:
                                      "check the model directory and the vLLM install") from exc
         self._tok = self._llm.get_tokenizer()
         eos = {t for t in (self._tok.eos_token_id,) if t is not None}
-        for special in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+        for special in EOS_STRINGS:
             ids = self._tok.encode(special, add_special_tokens=False)
             if len(ids) == 1:
                 eos.add(ids[0])
@@ -100,8 +100,7 @@ class VLLMLM:
         if getattr(self._tok, "chat_template", None):
             text = self._tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         else:
-            text = (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}"
-                    "<|im_end|>\n<|im_start|>assistant\n")
+            return chatml(system, user, assistant_prefix)
         return text + assistant_prefix
 
     def tokenize(self, text: str) -> list[int]:
