@@ -240,25 +240,21 @@ def _progress(n: int, enabled: bool):  # noqa: ANN202 - tqdm or None
 
 
 def _results(todo: list[tuple[Example, str]], spec: RunSpec) -> Iterator[dict[str, Any]]:
-    if spec.concurrency > 1:
-        with ThreadPoolExecutor(spec.concurrency, thread_name_prefix="xander-q") as pool:
-            futures = [pool.submit(predict, ex, mode, spec) for ex, mode in todo]
-            try:
-                for fut in as_completed(futures):
-                    yield fut.result()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        return
-    if spec.workers <= 1:
+    if spec.concurrency <= 1 and spec.workers <= 1:
         for ex, mode in todo:
             yield predict(ex, mode, spec)
         return
-    threads = max(1, (os.cpu_count() or 2) // spec.workers)
-    with ProcessPoolExecutor(spec.workers, initializer=_worker_init, initargs=(threads,)) as pool:
+    pool: ThreadPoolExecutor | ProcessPoolExecutor
+    if spec.concurrency > 1:  # threads sharing one backend; records in finishing order
+        pool, order = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="xander-q"), as_completed
+    else:  # processes, each with its own model and a share of the cores
+        threads = max(1, (os.cpu_count() or 2) // spec.workers)
+        pool = ProcessPoolExecutor(spec.workers, initializer=_worker_init, initargs=(threads,))
+        order = iter
+    with pool:
         futures: list[Future] = [pool.submit(predict, ex, mode, spec) for ex, mode in todo]
         try:
-            for fut in futures:
+            for fut in order(futures):
                 yield fut.result()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # a dead server: stop, do not drain
