@@ -58,7 +58,9 @@ def embedded_lm():
     pytest.importorskip("llama_cpp", reason="the local extra is not installed")
     from xander.lm.registry import load_lm
 
-    return load_lm("embedded")
+    lm = load_lm("embedded")
+    yield lm
+    lm.close()
 
 
 def run_cli(*args: str, timeout: float = 600) -> "subprocess.CompletedProcess[str]":

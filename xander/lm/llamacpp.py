@@ -94,6 +94,11 @@ class LlamaCppLM:
         self._stats = {"prompt_tokens": 0, "generated_tokens": 0, "cached_tokens": 0,
                        "calls": 0, "seconds": 0.0}
 
+    def close(self) -> None:
+        """Free the model now (else llama.cpp frees it at interpreter exit, noisily)."""
+        with self._lock:
+            self._llm.close()
+
     # -- text ------------------------------------------------------------------------------------
     def chat_prompt(self, system: str, user: str, assistant_prefix: str = "") -> str:
         if "<|im_start|>" in self._template or not self._template:
