@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,18 +22,18 @@ DbOpt = Annotated[
     typer.Option("--db", help="SQLite or DuckDB file, CSV/Parquet/JSON file, or folder of them."),
 ]
 ModelOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--model", help="embedded (default), a .gguf file, a Hugging Face directory, "
                  "vllm:<HF dir>|vllm:embedded, or openai:<url>[,<url>...] (servers, replicas)."),
 ]
 ModelNameOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--model-name", help="The model's name on an openai: server (default: the "
                  "first of its /v1/models)."),
 ]
 
 
-def _model_spec(model: Optional[str], model_name: Optional[str]) -> Optional[str]:
+def _model_spec(model: str | None, model_name: str | None) -> str | None:
     """``--model`` with ``--model-name`` folded into an ``openai:`` spec."""
     if not model_name:
         return model
@@ -43,7 +43,7 @@ def _model_spec(model: Optional[str], model_name: Optional[str]) -> Optional[str
         raise InputError("--model-name applies to --model openai:<url> only")
     return model + ("&" if "?" in model else "?") + "model=" + model_name
 ConfigOpt = Annotated[
-    Optional[Path], typer.Option("--config", help="TOML config file ([engine], [lm], [search]).")
+    Path | None, typer.Option("--config", help="TOML config file ([engine], [lm], [search]).")
 ]
 
 
@@ -52,7 +52,7 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _config(config: Optional[Path], **sections: dict):  # noqa: ANN202
+def _config(config: Path | None, **sections: dict):
     from xander.config import load_config
 
     return load_config(config).with_overrides(**sections)
@@ -66,23 +66,23 @@ def ask(
     model_name: ModelNameOpt = None,
     greedy: Annotated[bool, typer.Option("--greedy", help="Plain LM baseline: no search.")] = False,
     example: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--example", help='A row the answer must contain, e.g. "France,3".'),
     ] = None,
     evidence: Annotated[str, typer.Option("--evidence", help="Extra knowledge (BIRD hint).")] = "",
     timeout: Annotated[
-        Optional[float], typer.Option("--timeout", help="Seconds a query may run.")
+        float | None, typer.Option("--timeout", help="Seconds a query may run.")
     ] = None,
     deadline: Annotated[
-        Optional[float], typer.Option("--deadline", help="Seconds the search may take.")
+        float | None, typer.Option("--deadline", help="Seconds the search may take.")
     ] = None,
     disable: Annotated[
-        Optional[list[str]], typer.Option("--disable", help="Switch a checker off (ablation).")
+        list[str] | None, typer.Option("--disable", help="Switch a checker off (ablation).")
     ] = None,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows to print.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     trace: Annotated[
-        Optional[Path], typer.Option("--trace", help="Write the search tree as JSON here.")
+        Path | None, typer.Option("--trace", help="Write the search tree as JSON here.")
     ] = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the search tree with pruned branches.")
@@ -120,7 +120,7 @@ def ask(
         raise typer.Exit(1)
 
 
-def _print_result(result, max_rows: int) -> None:  # noqa: ANN001
+def _print_result(result, max_rows: int) -> None:
     from rich.console import Console
     from rich.syntax import Syntax
     from rich.table import Table
@@ -195,18 +195,18 @@ def bench(
     data: Annotated[Path, typer.Option("--data", help="Spider or BIRD folder.")],
     out: Annotated[Path, typer.Option("--out", help="Run file (JSONL); reruns resume it.")],
     mode: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--mode", help="greedy, search, search-no-<checker>, search-no-repair; "
                      "append +examples for the paper's with-examples setting. Repeatable."),
     ] = None,
-    file: Annotated[Optional[str], typer.Option("--file", help="Question file in --data.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Seeded sample size.")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="Question file in --data.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Seeded sample size.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Sample seed.")] = 0,
     db_filter: Annotated[
-        Optional[list[str]], typer.Option("--db-filter", help="Only these db_ids.")
+        list[str] | None, typer.Option("--db-filter", help="Only these db_ids.")
     ] = None,
     difficulty: Annotated[
-        Optional[list[str]], typer.Option("--difficulty", help="Only these difficulties.")
+        list[str] | None, typer.Option("--difficulty", help="Only these difficulties.")
     ] = None,
     model: ModelOpt = None,
     model_name: ModelNameOpt = None,
@@ -224,7 +224,7 @@ def bench(
                            "before comparing (xander keeps it unless this is given).")
     ] = False,
     report: Annotated[
-        Optional[Path], typer.Option("--report", help="Write report.md and plots here.")
+        Path | None, typer.Option("--report", help="Write report.md and plots here.")
     ] = None,
     config: ConfigOpt = None,
 ) -> None:

@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from spider import DEFAULT_DATA, _commit, _machine  # noqa: E402
+from spider import DEFAULT_DATA, _commit, _machine
 
-from xander.bench.runner import RunSpec, read_records, run, summarize  # noqa: E402
-from xander.config import load_config  # noqa: E402
-from xander.lm.registry import load_lm  # noqa: E402
+from xander.bench.runner import RunSpec, read_records, run, summarize
+from xander.config import load_config
+from xander.lm.registry import load_lm
 
 
 def _parse(config: str) -> tuple[str, str, int]:
@@ -91,11 +91,11 @@ def main() -> None:
         f"- data: `{args.data}`, {args.limit} seeded Spider dev questions (seed {args.seed})",
         f"- machine: {_machine()}",
         f"- commit: {_commit()} (each run's own commit is in wall.json)",
-        "- s/q (throughput) = wall clock of the whole run / questions, with `concurrency` "
+        ("- s/q (throughput) = wall clock of the whole run / questions, with `concurrency` "
         "questions in flight, after the model is loaded (load times are in wall.json); "
         "median latency = median seconds of one question. With concurrency > 1 the search's "
         "wall-clock deadline is multiplied by the concurrency (questions wait for shared "
-        "batches); expansions and candidates budgets are unchanged.",
+        "batches); expansions and candidates budgets are unchanged."),
         "",
         "| config | model | concurrency | mode | n | EX | exec errors | median latency s | s/q (throughput) |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|",

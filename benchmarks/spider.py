@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xander.bench.report import write_report  # noqa: E402
-from xander.bench.runner import RunSpec, run, summarize  # noqa: E402
-from xander.config import load_config  # noqa: E402
+from xander.bench.report import write_report
+from xander.bench.runner import RunSpec, run, summarize
+from xander.config import load_config
 
 DEFAULT_DATA = Path(os.environ.get("XANDER_DATA", ROOT.parent / "shared" / "data")) / "spider"
 
@@ -100,12 +100,12 @@ def main() -> None:
         f"- model: {model} ({_backend(args.model)}, CPU)",
         f"- machine: {_machine()}",
         f"- commit: {commit}",
-        "- metric: Spider test-suite execution accuracy (multiset; order only when the gold has "
-        "ORDER BY; columns matched by permutation; DISTINCT kept) / BIRD EX for BIRD data",
-        f"- this invocation: {len(records) - before} records in {wall / 60:.1f} min wall clock "
-        f"(model load included), concurrency {args.concurrency}, workers {args.workers}",
-        "- modes ending in +examples get one gold result row as an example tuple (the seed "
-        "paper's setting); all other modes never see the gold.",
+        ("- metric: Spider test-suite execution accuracy (multiset; order only when the gold has "
+        "ORDER BY; columns matched by permutation; DISTINCT kept) / BIRD EX for BIRD data"),
+        (f"- this invocation: {len(records) - before} records in {wall / 60:.1f} min wall clock "
+        f"(model load included), concurrency {args.concurrency}, workers {args.workers}"),
+        ("- modes ending in +examples get one gold result row as an example tuple (the seed "
+        "paper's setting); all other modes never see the gold."),
     ])
     path = write_report(records, out_dir, f"xander on {args.data.name}: {args.name}", header)
     for m, s in summarize(records).items():

@@ -4,6 +4,7 @@ built per session, and the real embedded model (loaded once)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,9 +64,7 @@ def embedded_lm():
     lm.close()
 
 
-def run_cli(*args: str, timeout: float = 600) -> "subprocess.CompletedProcess[str]":
-    import subprocess
-
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT,

@@ -41,8 +41,8 @@ CASES = [
     ("SELECT Theme FROM singer", False, []),
     ('SELECT Name FROM singer WHERE Country = "France"', True, []),  # SQLite string literal
     ("SELECT count(*) AS n FROM singer GROUP BY Country ORDER BY n", True, []),
-    ("SELECT Name FROM stadium WHERE Stadium_ID IN (SELECT Stadium_ID FROM concert "
-     "WHERE concert.Stadium_ID = stadium.Capacit)", True,
+    (("SELECT Name FROM stadium WHERE Stadium_ID IN (SELECT Stadium_ID FROM concert "
+     "WHERE concert.Stadium_ID = stadium.Capacit)"), True,
      [("unknown-column", "Capacit", "stadium", "stadium")]),
     ("WITH c AS (SELECT Name AS n FROM singer) SELECT c.n, c.age FROM c", True,
      [("unknown-column", "age", "c", "")]),

@@ -105,8 +105,8 @@ def test_concurrent_questions_share_one_backend_and_match_one_at_a_time(tmp_path
 
     if not (SPIDER / "dev.json").is_file():
         pytest.skip("Spider data not available")
-    common = dict(data=SPIDER, limit=6, seed=5, modes=("greedy",),
-                  db_filter=("concert_singer", "pets_1"))
+    common = {"data": SPIDER, "limit": 6, "seed": 5, "modes": ("greedy",),
+                  "db_filter": ("concert_singer", "pets_1")}
     one = run(RunSpec(out=tmp_path / "one.jsonl", **common), progress=False)
     many = run(RunSpec(out=tmp_path / "many.jsonl", concurrency=3, **common), progress=False)
     assert len(many) == 6 and len({r["id"] for r in many}) == 6

@@ -102,7 +102,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
             raise ConfigError(f"invalid TOML in {p}: {exc}") from exc
         unknown = set(data) - {"engine", "lm", "search"}
         if unknown:
-            raise ConfigError(f"unknown section [{sorted(unknown)[0]}] in {p}",
+            raise ConfigError(f"unknown section [{min(unknown)}] in {p}",
                               "sections are [engine], [lm], [search]")
         cfg = cfg.with_overrides(**{k: {kk: tuple(vv) if isinstance(vv, list) else vv
                                          for kk, vv in v.items()} for k, v in data.items()})

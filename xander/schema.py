@@ -7,6 +7,7 @@ sqlglot ``MappingSchema`` used to qualify queries.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -137,7 +138,7 @@ class Schema:
         except nx.NetworkXNoPath:
             return []
         return [next(iter(self.graph.get_edge_data(u, v).values()))["fk"]
-                for u, v in zip(nodes, nodes[1:])]
+                for u, v in itertools.pairwise(nodes)]
 
     # -- sqlglot ---------------------------------------------------------------------------------
     @cached_property

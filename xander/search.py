@@ -24,6 +24,7 @@ broken by creation order, so the search is deterministic.
 from __future__ import annotations
 
 import heapq
+import itertools
 import re
 import time
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from xander.config import SearchConfig
 from xander.diagnostic import Diagnostic
 from xander.engines import QueryResult
 from xander.lm.base import LM, TokenChoice
-from xander.prompts import CLOSE_FENCE, Prompt
+from xander.prompts import Prompt
 from xander.repair import repairs_for
 from xander.scoring import Candidate, Weights, best, score
 from xander.sqlparse import extract_sql
@@ -163,7 +164,7 @@ class _Search:
                 return self.lm.top_k([self.prompt.tokens + tokens], self.cfg.top_k)[0]
             choices = path[0][1]
             key = tokens
-            for (token, _), (_, nxt) in zip(path, path[1:]):
+            for (token, _), (_, nxt) in itertools.pairwise(path):
                 key = (*key, token)
                 self.ahead[key] = nxt
         return choices

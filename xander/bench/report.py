@@ -53,8 +53,8 @@ def markdown(records: Sequence[dict[str, Any]], title: str, header: str = "",
              max_failures: int = 40) -> str:
     summary = summarize(records)
     lines = [f"# {title}", "", header, "",
-             "| mode | n | EX | exec errors | median s | p90 s | mean s | LM tokens/q "
-             "| LM time | checker time |",
+             ("| mode | n | EX | exec errors | median s | p90 s | mean s | LM tokens/q "
+             "| LM time | checker time |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for mode, s in summary.items():
         lines.append(

@@ -229,7 +229,7 @@ def run(spec: RunSpec, on_record: Callable[[dict[str, Any]], None] | None = None
     return read_records(spec.out)
 
 
-def _progress(n: int, enabled: bool):  # noqa: ANN202 - tqdm or None
+def _progress(n: int, enabled: bool):
     if not enabled:
         return None
     try:

@@ -41,7 +41,7 @@ def _validate(disabled: Iterable[str]) -> frozenset[str]:
     unknown = off - set(CHECKER_NAMES)
     if unknown:
         raise InputError(
-            f"unknown checker {sorted(unknown)[0]!r}", f"choose from {', '.join(CHECKER_NAMES)}"
+            f"unknown checker {min(unknown)!r}", f"choose from {', '.join(CHECKER_NAMES)}"
         )
     return off - ALWAYS_ON
 

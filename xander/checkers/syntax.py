@@ -6,7 +6,7 @@ from xander.checkers.base import CheckContext, Diagnostic
 from xander.linking import parse, string_literals_for_unknown_quoted
 
 
-def parsed(sql: str, ctx: CheckContext):  # noqa: ANN201 - sqlglot expression or None
+def parsed(sql: str, ctx: CheckContext):
     """The parsed (and SQLite-string-fixed) tree of ``sql``, cached in ``ctx``."""
     if sql not in ctx.parsed:
         tree = parse(sql, ctx.schema.dialect)

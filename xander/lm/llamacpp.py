@@ -70,7 +70,7 @@ class LlamaCppLM:
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_batch=n_batch,
-                n_threads=n_threads or int(os.environ.get("XANDER_THREADS", 0)) or os.cpu_count() or 2,
+                n_threads=n_threads or int(os.environ.get("XANDER_THREADS", "0")) or os.cpu_count() or 2,
                 logits_all=False,
                 verbose=False,
             )
