@@ -65,6 +65,11 @@ def ask(
     model: ModelOpt = None,
     model_name: ModelNameOpt = None,
     greedy: Annotated[bool, typer.Option("--greedy", help="Plain LM baseline: no search.")] = False,
+    grammar: Annotated[
+        str | None,
+        typer.Option("--grammar", help="With --greedy: decode under a grammar: none, sql, or "
+                     "schema (only the database's table and column names)."),
+    ] = None,
     example: Annotated[
         list[str] | None,
         typer.Option("--example", help='A row the answer must contain, e.g. "France,3".'),
@@ -96,13 +101,16 @@ def ask(
     cfg = _config(
         config,
         engine={"timeout": timeout},
-        lm={"model": _model_spec(model, model_name)},
+        lm={"model": _model_spec(model, model_name), "grammar": grammar},
         search={
             "mode": "greedy" if greedy else None,
             "deadline_s": deadline,
             "disabled_checkers": tuple(disable) if disable else None,
         },
     )
+    if cfg.lm.grammar != "none" and cfg.search.mode != "greedy":
+        _fail(f"--grammar {cfg.lm.grammar} constrains greedy decoding: add --greedy (the search "
+              "prunes with its own grammar checker)", 2)
     examples = [parse_example(e) for e in example or []]
     xander = Xander(db, model=cfg.lm.model, config=cfg)
     result = xander.ask(question, evidence=evidence, examples=examples)

@@ -17,16 +17,18 @@ from xander.config import Config
 from xander.diagnostic import Diagnostic
 from xander.engines import Engine, open_engine
 from xander.errors import InputError, XanderError
+from xander.grammar import constraint, load_grammar, specialize, with_end
 from xander.greedy import greedy
-from xander.lm.base import LM
+from xander.lm.base import LM, Grammar
 from xander.lm.registry import load_lm
 from xander.normalize import normalize
-from xander.prompts import build_prompt
+from xander.prompts import CLOSE_FENCE, build_prompt
 from xander.schema import Schema
 from xander.scoring import Candidate
 from xander.task import Task
 
 MODES = ("search", "greedy")
+GRAMMARS = ("none", "sql", "schema")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +106,27 @@ class Xander:
         self._model_spec = model
         self._lm: LM | None = model if not isinstance(model, str) else None
         self._schema: Schema | None = None
+        self._grammars: dict[str, Grammar] = {}
 
     @property
     def schema(self) -> Schema:
         if self._schema is None:
             self._schema = Schema.from_engine(self.engine)
         return self._schema
+
+    def grammar(self, kind: str | None = None) -> Grammar | None:
+        """The grammar greedy decoding follows (``kind``: ``config.lm.grammar`` by default)."""
+        kind = kind or self.config.lm.grammar
+        if kind not in GRAMMARS:
+            raise InputError(f"unknown grammar {kind!r}", f"choose from {', '.join(GRAMMARS)}")
+        if kind == "none":
+            return None
+        if kind not in self._grammars:
+            text = load_grammar()
+            if kind == "schema":
+                text = specialize({t.name: t.column_names for t in self.schema.tables}, text)
+            self._grammars[kind] = constraint(with_end(text, CLOSE_FENCE))
+        return self._grammars[kind]
 
     @property
     def lm(self) -> LM:
@@ -130,6 +147,9 @@ class Xander:
         mode = mode or self.config.search.mode
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}", f"choose from {', '.join(MODES)}")
+        if self.config.lm.grammar not in GRAMMARS:
+            raise InputError(f"unknown grammar {self.config.lm.grammar!r}",
+                             f"choose from {', '.join(GRAMMARS)}")
         task = Task(question, evidence, tuple(tuple(str(c) for c in e) for e in examples))
         start = time.perf_counter()
         schema = self.schema
@@ -144,7 +164,8 @@ class Xander:
         disabled = self.config.search.disabled_checkers
         trace = None
         if mode == "greedy":
-            cand = greedy(lm, prompt, ctx, complete_checkers(disabled), self.config.lm.max_tokens)
+            cand = greedy(lm, prompt, ctx, complete_checkers(disabled), self.config.lm.max_tokens,
+                          self.grammar())
             candidates, expansions, pruned, stop = (cand,), 0, 0, "greedy"
         else:
             from xander.search import search

@@ -33,6 +33,11 @@ class LMConfig:
     """Prompt budget for the schema; larger schemas are pruned to the question's tables."""
     n_ctx: int = 8192
     """Context window for the in-process model (tokens)."""
+    grammar: str = "none"
+    """Greedy decoding constrained by a grammar: ``none``, ``sql`` (xander's SQL grammar) or
+    ``schema`` (that grammar with table and column positions restricted to the database's
+    names).  Token masks in-process (llguidance), structured outputs on vLLM, GBNF on llama.cpp
+    servers.  The search prunes with its own prefix checker instead."""
 
 
 @dataclass(frozen=True, slots=True)

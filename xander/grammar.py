@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xander.errors import SchemaError
+from xander.lm.base import Grammar
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -162,6 +163,28 @@ def specialize(tables: Mapping[str, Sequence[str]], grammar: str | None = None) 
     return text[:begin] + "\n".join(lines) + text[end + len(SCHEMA_END):]
 
 
+def with_end(grammar: str, end: str) -> str:
+    """``grammar`` whose queries must be followed by the text ``end``.
+
+    A constrained decoder then writes the end marker the prompt asks for (the closing code
+    fence) and stops there, instead of having to stop on an end-of-turn token the model would
+    not choose after an unfinished-looking query.  Whitespace may come before ``end``.
+
+    >>> 'start: query ";"? "```"' in with_end(load_grammar(), "```")
+    True
+    """
+    if not end or any(ch.isspace() for ch in end):
+        raise SchemaError(f"end marker {end!r} is empty or has whitespace",
+                          hint="whitespace between lexemes is free: give the marker alone")
+    literal = '"' + end.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    text, n = re.subn(r"(?m)^start: (.*)$", lambda m: f"start: {m.group(1)} {literal}", grammar,
+                      count=1)
+    if n != 1:
+        raise SchemaError("the grammar has no `start:` rule",
+                          hint=f"keep the start rule on one line in {GRAMMAR_FILE}")
+    return text
+
+
 def _name_forms(index: int, name: str, reserved: frozenset[str]) -> list[tuple[str, str, str]]:
     """(kind, terminal, Lark literal) for each spelling of one schema name."""
     if not name or any(ord(ch) < 32 for ch in name):
@@ -199,10 +222,44 @@ def to_llguidance(grammar: str | None = None) -> str:
     >>> "& ~/(?i)(" in text and ".1:" not in text
     True
     """
-    text = _PRIORITY.sub(r"\1:", grammar or load_grammar())
+    text = _collapse_names(_PRIORITY.sub(r"\1:", grammar or load_grammar()))
     words = "|".join(sorted(keywords(text)))
     ident = f"IDENT: /[A-Za-z_][A-Za-z0-9_]*/ & ~/(?i)({words})/"
     return re.sub(r"(?m)^IDENT: .*$", lambda _: ident, text, count=1)
+
+
+def _collapse_names(text: str) -> str:
+    """A specialised grammar's name rules, each made one lexeme (llguidance).
+
+    Earley items grow with the alternatives a position allows: one terminal per spelling of
+    each name (4 per name) overflows llguidance's item limit after ``SELECT`` on a schema of a
+    few tables.  One terminal ``TABLE_NAMES`` (every table spelling) and one ``COLUMN_NAMES``
+    keep a position at one item; ``ident`` and ``string`` drop the name spellings, which
+    ``IDENT`` and the quoted terminals already match (llguidance lexes overlapping lexemes
+    side by side, unlike Lark's basic lexer, which needed them).
+    """
+    begin, end = text.find(SCHEMA_BEGIN), text.find(SCHEMA_END)
+    if begin < 0 or end < begin or not re.search(r"(?m)^NAME\d+", text[begin:end]):
+        return text  # the base grammar: nothing specialised
+    block = text[begin:end]
+    rules = dict(re.findall(r"(?m)^([a-z_][a-z0-9_]*): ((?:.*\n    \| )*.*)$", block))
+    named = re.compile(r"^NAME\d+")
+
+    def symbols(rule: str) -> list[str]:
+        return [s.strip() for s in rules[rule].split("|")]
+
+    def generic(rule: str) -> str:
+        return f"{rule}: " + " | ".join(s for s in symbols(rule) if not named.match(s))
+
+    lines = [
+        generic("string"), generic("ident"),
+        "table_name: TABLE_NAMES", "column_name: COLUMN_NAMES",
+        "TABLE_NAMES: " + " | ".join(symbols("table_name")),
+        "COLUMN_NAMES: " + " | ".join(symbols("column_name")),
+    ]
+    kept = [line for line in block.splitlines()[1:]
+            if not re.match(r"^(?:string|ident|table_name|column_name):|^    \| ", line)]
+    return text[:begin] + "\n".join([SCHEMA_BEGIN, *lines, *kept, ""]) + text[end:]
 
 
 def to_gbnf(grammar: str | None = None) -> str:
@@ -264,6 +321,21 @@ def to_gbnf(grammar: str | None = None) -> str:
             body = emit(it.children[-1], name, it.data == "token")
             lines.append(f"{names[name]} ::= {body}")
     return "\n".join(lines) + "\n"
+
+
+def constraint(grammar: str) -> Grammar:
+    """``grammar`` (xander Lark text) in the forms LM backends decode with.
+
+    >>> g = constraint(with_end(load_grammar(), "```"))
+    >>> g.gbnf.splitlines()[0], "& ~/(?i)(" in g.lark
+    ('root ::= ws sql ws', True)
+    """
+    return _constraint(grammar)
+
+
+@lru_cache(maxsize=32)
+def _constraint(grammar: str) -> Grammar:
+    return Grammar(lark=to_llguidance(grammar), gbnf=to_gbnf(grammar))
 
 
 def _gbnf_names(symbols: Iterable[str]) -> dict[str, str]:

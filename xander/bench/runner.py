@@ -69,6 +69,9 @@ def mode_config(mode: str, base: Config) -> tuple[str, Config, bool]:
     name = mode.removesuffix(WITH_EXAMPLES)
     if name == "greedy":
         return "greedy", base, with_examples
+    if name in ("greedy-grammar", "greedy-schema-grammar"):  # constrained decoding
+        kind = "sql" if name == "greedy-grammar" else "schema"
+        return "greedy", base.with_overrides(lm={"grammar": kind}), with_examples
     if name == "search":
         return "search", base, with_examples
     if name == "search-unchunked":
@@ -83,7 +86,8 @@ def mode_config(mode: str, base: Config) -> tuple[str, Config, bool]:
                 with_examples
     raise InputError(
         f"unknown mode {mode!r}",
-        "use greedy, search, search-unchunked, search-no-repair or search-no-<checker> "
+        "use greedy, greedy-grammar, greedy-schema-grammar, search, search-unchunked, "
+        "search-no-repair or search-no-<checker> "
         f"({', '.join(CHECKER_NAMES)}), optionally with {WITH_EXAMPLES}",
     )
 

@@ -38,6 +38,17 @@ class TokenChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class Grammar:
+    """A grammar a completion must follow, in the two forms backends take.
+
+    Built by ``xander.grammar.constraint``; backends pick the form their decoder reads.
+    """
+
+    lark: str  # llguidance's Lark dialect: in-process token masks, vLLM structured outputs
+    gbnf: str  # GBNF: llama.cpp servers (and xgrammar)
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """A continuation of a prompt."""
 
@@ -88,8 +99,10 @@ class LM(Protocol):
         temperature: float = 0.0,
         seed: int = 0,
         stop: Sequence[str] = (),
+        grammar: Grammar | None = None,
     ) -> Completion:
-        """Greedy (``temperature=0``) or sampled continuation of ``prompt``."""
+        """Greedy (``temperature=0``) or sampled continuation of ``prompt``; with ``grammar``,
+        only tokens the grammar allows are chosen (log-probabilities stay the model's own)."""
         ...
 
     def top_k(self, prefixes: Sequence[Sequence[int]], k: int) -> list[list[TokenChoice]]:

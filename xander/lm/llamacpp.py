@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
-from xander.lm.base import EOS_STRINGS, Completion, LMStats, TokenChoice, chatml
+from xander.lm.base import EOS_STRINGS, Completion, Grammar, LMStats, TokenChoice, chatml
+from xander.lm.masks import Masks
 
 DEFAULT_N_CTX = 8192
 
@@ -91,6 +92,7 @@ class LlamaCppLM:
         self._logprobs: np.ndarray | None = None  # log-softmax after the current sequence
         self._seq: list[int] = []  # tokens in the KV cache
         self._lock = threading.RLock()
+        self._masks: Masks | None = None
         self._stats = {"prompt_tokens": 0, "generated_tokens": 0, "cached_tokens": 0,
                        "calls": 0, "seconds": 0.0}
 
@@ -182,9 +184,11 @@ class LlamaCppLM:
         temperature: float = 0.0,
         seed: int = 0,
         stop: Sequence[str] = (),
+        grammar: Grammar | None = None,
     ) -> Completion:
         self._stats["calls"] += 1
         rng = np.random.default_rng(seed)
+        matcher = self.masks().matcher(grammar) if grammar else None
         seq = list(prompt)
         out: list[int] = []
         total = 0.0
@@ -194,16 +198,23 @@ class LlamaCppLM:
             if len(seq) >= self.n_ctx - 1:
                 break
             lp = self._advance(seq)
+            # the grammar masks the choice; the log-probability kept is the model's own
+            choose = lp if matcher is None else np.where(matcher.allowed(), lp, -np.inf)
+            if matcher is not None and not np.isfinite(choose.max()):
+                finish = "stop"  # the grammar allows nothing more
+                break
             if temperature > 0:
-                z = lp / temperature
+                z = choose / temperature
                 p = np.exp(z - z.max())
                 p /= p.sum()
                 tok = int(rng.choice(len(p), p=p))
             else:
-                tok = int(np.argmax(lp))
+                tok = int(np.argmax(choose))
             if tok in self.eos_tokens:
                 finish = "stop"
                 break
+            if matcher is not None:
+                matcher.consume(tok)
             total += float(lp[tok])
             seq.append(tok)
             out.append(tok)
@@ -216,6 +227,12 @@ class LlamaCppLM:
                 break
         return Completion(self.detokenize(out) if finish != "stop" or not stop else text,
                           tuple(out), total, len(prompt), finish)
+
+    def masks(self) -> Masks:
+        """Grammar token masks for this model's vocabulary (built on first use)."""
+        if self._masks is None:
+            self._masks = Masks.for_llama(self._llm, self._n_vocab, self.eos_tokens)
+        return self._masks
 
     @_locked
     def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:

@@ -42,7 +42,7 @@ from xander.errors import (
     MissingDependencyError,
     ModelNotFoundError,
 )
-from xander.lm.base import EOS_STRINGS, Completion, LMStats, TokenChoice, chatml
+from xander.lm.base import EOS_STRINGS, Completion, Grammar, LMStats, TokenChoice, chatml
 
 T = TypeVar("T")
 
@@ -75,24 +75,25 @@ class ServerFlavor:
     echo_scores: bool  # echo + logprobs scores the prompt tokens (cheaply)
     bias_eos_in_top_k: bool  # an end-of-turn token would end the reply without its logprobs
     completion_extra: tuple[tuple[str, Any], ...]  # sent with every completion request
+    grammar_gbnf: bool  # a grammar travels as GBNF in "grammar", else as Lark in structured_outputs
 
 
 VLLM = ServerFlavor(
     "vllm", "/tokenize", "prompt", (("add_special_tokens", False),), "/detokenize", "prompt",
     token_prompts=True, batch_prompts=True, echo_scores=True, bias_eos_in_top_k=False,
-    completion_extra=(("return_tokens_as_token_ids", True),),
+    completion_extra=(("return_tokens_as_token_ids", True),), grammar_gbnf=False,
 )
 LLAMA_CPP_PYTHON = ServerFlavor(
     "llama-cpp-python", "/extras/tokenize", "input", (), "/extras/detokenize", "text",
     token_prompts=False, batch_prompts=False, echo_scores=False, bias_eos_in_top_k=True,
     # its defaults (repeat penalty 1.1, top-k 40, min-p 0.05) would change greedy output
-    completion_extra=(("repeat_penalty", 1.0), ("top_k", 0), ("min_p", 0.0)),
+    completion_extra=(("repeat_penalty", 1.0), ("top_k", 0), ("min_p", 0.0)), grammar_gbnf=True,
 )
 LLAMA_CPP = ServerFlavor(
     "llama.cpp", "/tokenize", "content", (("add_special", False), ("parse_special", True)),
     "/detokenize", "content",
     token_prompts=True, batch_prompts=False, echo_scores=False, bias_eos_in_top_k=True,
-    completion_extra=(("repeat_penalty", 1.0), ("top_k", 0), ("min_p", 0.0)),
+    completion_extra=(("repeat_penalty", 1.0), ("top_k", 0), ("min_p", 0.0)), grammar_gbnf=True,
 )
 #: Tried in this order; the first whose tokenizer answers with tokens is kept.
 FLAVORS = (VLLM, LLAMA_CPP_PYTHON, LLAMA_CPP)
@@ -573,12 +574,17 @@ class OpenAICompatLM:
         temperature: float = 0.0,
         seed: int = 0,
         stop: Sequence[str] = (),
+        grammar: Grammar | None = None,
     ) -> Completion:
         start = time.perf_counter()
         body = self._body(self._prompt(prompt), max_tokens=max_tokens, temperature=temperature,
                           seed=seed, logprobs=1)
         if stop:
             body["stop"] = list(stop)
+        if grammar is not None and self.flavor.grammar_gbnf:  # llama.cpp's grammar sampler
+            body["grammar"] = grammar.gbnf
+        elif grammar is not None:  # vLLM: structured outputs (xgrammar or llguidance)
+            body["structured_outputs"] = {"grammar": grammar.lark}
         (choice,), usage = self._completions(body)
         self._account(usage, generated=True)
         entries: list[LogprobEntry] = choice["entries"]

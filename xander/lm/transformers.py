@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
-from xander.lm.base import Completion, LMStats, TokenChoice
+from xander.lm.base import Completion, Grammar, LMStats, TokenChoice
+from xander.lm.masks import Masks
 
 
 class TransformersLM:
@@ -53,6 +54,7 @@ class TransformersLM:
         self._seq: list[int] = []
         self._cache: Any = None
         self._logprobs: Any = None
+        self._masks: Masks | None = None
         self._stats = {"prompt_tokens": 0, "generated_tokens": 0, "cached_tokens": 0,
                        "calls": 0, "seconds": 0.0}
 
@@ -108,21 +110,32 @@ class TransformersLM:
         return out
 
     def complete(self, prompt: Sequence[int], *, max_tokens: int = 256, temperature: float = 0.0,
-                 seed: int = 0, stop: Sequence[str] = ()) -> Completion:
+                 seed: int = 0, stop: Sequence[str] = (),
+                 grammar: Grammar | None = None) -> Completion:
         torch = self._torch
         self._stats["calls"] += 1
         gen = torch.Generator().manual_seed(seed)
+        matcher = self.masks().matcher(grammar) if grammar else None
         seq, out, total, finish = list(prompt), [], 0.0, "length"
         for _ in range(max_tokens):
             lp = self._advance(seq)
+            choose = lp  # the grammar masks the choice; the log-probability kept is the model's
+            if matcher is not None:
+                allowed = torch.from_numpy(matcher.allowed()[: lp.shape[-1]])
+                choose = lp.masked_fill(~allowed, float("-inf"))
+                if not bool(torch.isfinite(choose).any()):
+                    finish = "stop"
+                    break
             if temperature > 0:
-                tok = int(torch.multinomial(torch.softmax(lp / temperature, -1), 1,
+                tok = int(torch.multinomial(torch.softmax(choose / temperature, -1), 1,
                                             generator=gen))
             else:
-                tok = int(torch.argmax(lp))
+                tok = int(torch.argmax(choose))
             if tok in self.eos_tokens:
                 finish = "stop"
                 break
+            if matcher is not None:
+                matcher.consume(tok)
             total += float(lp[tok])
             seq.append(tok)
             out.append(tok)
@@ -133,6 +146,13 @@ class TransformersLM:
                 text = text[:min(text.index(s) for s in stop if s in text)]
                 return Completion(text, tuple(out), total, len(prompt), finish)
         return Completion(self.detokenize(out), tuple(out), total, len(prompt), finish)
+
+    def masks(self) -> Masks:
+        """Grammar token masks for this tokenizer (built on first use)."""
+        if self._masks is None:
+            n_vocab = int(self.model.get_output_embeddings().weight.shape[0])
+            self._masks = Masks.for_hf(self.tokenizer, n_vocab, self.eos_tokens)
+        return self._masks
 
     def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
         seq, scores = list(prefix), []

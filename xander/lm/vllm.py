@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
-from xander.lm.base import EOS_STRINGS, Completion, LMStats, TokenChoice, chatml
+from xander.lm.base import EOS_STRINGS, Completion, Grammar, LMStats, TokenChoice, chatml
 
 DEFAULT_MAX_MODEL_LEN = 8192
 
@@ -72,6 +72,8 @@ class VLLMLM:
         self.max_model_len = max_model_len
         self.path_tokens = path_tokens  # search lookahead per request (see xander.search)
         try:
+            # grammars come as llguidance Lark (xander.grammar.constraint): the guidance backend
+            engine_args.setdefault("structured_outputs_config", {"backend": "guidance"})
             self._llm = vllm.LLM(model=str(path), dtype=dtype, enable_prefix_caching=True,
                                  max_model_len=max_model_len, seed=seed, **engine_args)
         except Exception as exc:  # vLLM raises many kinds; all mean "cannot load"
@@ -170,10 +172,16 @@ class VLLMLM:
 
     # -- the LM protocol -------------------------------------------------------------------------
     def complete(self, prompt: Sequence[int], *, max_tokens: int = 256, temperature: float = 0.0,
-                 seed: int = 0, stop: Sequence[str] = ()) -> Completion:
+                 seed: int = 0, stop: Sequence[str] = (),
+                 grammar: Grammar | None = None) -> Completion:
+        structured = None
+        if grammar is not None:  # vLLM's structured outputs, llguidance ("guidance") backend
+            from vllm.sampling_params import StructuredOutputsParams
+
+            structured = StructuredOutputsParams(grammar=grammar.lark)
         params = self._vllm.SamplingParams(
             max_tokens=max_tokens, temperature=temperature, seed=seed, stop=list(stop) or None,
-            logprobs=0, stop_token_ids=sorted(self.eos_tokens))
+            logprobs=0, stop_token_ids=sorted(self.eos_tokens), structured_outputs=structured)
         (out,) = self._generate([prompt], [params])
         o = out.outputs[0]
         logprob = o.cumulative_logprob
