@@ -69,3 +69,19 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
         [sys.executable, str(ROOT / "cli.py"), *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT,
     )
+
+
+def assert_grammar_forces_the_schema(lm) -> None:
+    """Structured outputs are applied: under a grammar whose only table is ``stadium``, the
+    model asked about singers writes ``FROM stadium``; unconstrained it writes ``FROM singer``."""
+    from xander.grammar import constraint, specialize
+
+    prompt = lm.tokenize(lm.chat_prompt(
+        "You write SQLite SQL.", "Tables: singer(Singer_ID, Name), stadium(Stadium_ID, Name). "
+        "How many singers are there?", "```sql\n"))
+    free = lm.complete(prompt, max_tokens=30, stop=("```",))
+    grammar = constraint(specialize({"stadium": ["Stadium_ID", "Name"]}), "```")
+    forced = lm.complete(prompt, max_tokens=30, stop=("```",), grammar=grammar)
+    assert "singer" in free.text.lower(), free.text
+    assert "stadium" in forced.text.lower() and "singer" not in forced.text.lower(), forced.text
+    assert forced.finish_reason == "stop", forced.text

@@ -27,11 +27,13 @@ import xander.grammar as grammar_module
 from xander.errors import SchemaError
 from xander.grammar import (
     PrefixChecker,
+    constraint,
     keywords,
     load_grammar,
     specialize,
     to_gbnf,
     to_llguidance,
+    with_end,
 )
 
 DATA = Path(os.environ.get("XANDER_DATA") or Path(__file__).resolve().parents[1].parent
@@ -610,3 +612,34 @@ def test_gbnf_export_of_a_schema() -> None:
     assert not lark_accepts(earley, "SELECT name FROM singr")
     assert not lark_accepts(earley, "SELECT nam FROM singer")
     llguidance_matcher(to_gbnf(specialize(tables)), fmt="gbnf")  # GBNF syntax is accepted
+
+
+# ---------------------------------------------------------------- constrained decoding
+
+
+def test_with_end_makes_the_fence_the_only_way_out() -> None:
+    matcher = llguidance_matcher(to_llguidance(with_end(load_grammar(), "```")))
+    for sql in ACCEPT[:12]:
+        assert llguidance_accepts(matcher, sql + "\n```"), sql
+        assert not llguidance_accepts(matcher, sql), sql  # the fence is required
+    assert not llguidance_accepts(matcher, "SELECT a FROM t WHERE\n```")
+    earley = Lark(gbnf_as_lark(to_gbnf(with_end(load_grammar(), "```"))), parser="earley",
+                  lexer="dynamic")
+    assert lark_accepts(earley, "SELECT a FROM t\n```") and not lark_accepts(earley, "SELECT a")
+    with pytest.raises(SchemaError, match="whitespace"):
+        with_end(load_grammar(), "``` ")
+    with pytest.raises(SchemaError, match="start"):
+        with_end("query: SELECT", "```")
+
+
+def test_constraint_carries_both_forms() -> None:
+    g = constraint(specialize({"singer": ["Singer_ID", "Name"]}), "```")
+    assert g is constraint(specialize({"singer": ["Singer_ID", "Name"]}), "```")  # cached
+    assert g.gbnf.startswith("root ::= ") and "COLUMN_NAMES:" in g.lark
+    # the exact test refuses what llguidance's lexer lets through: two words run together
+    lark = llguidance_matcher(g.lark)
+    assert llguidance_accepts(lark, "SELECT T1.NameName FROM singer AS T1\n```")
+    assert not g.viable("SELECT T1.NameN")
+    assert g.viable("SELECT T1.Name N") and g.viable("SELECT T1.Nam")
+    assert g.viable("SELECT T1.Name FROM singer AS T1\n```")
+

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, SPIDER, run_cli
+from tests.conftest import ROOT, SPIDER, assert_grammar_forces_the_schema, run_cli
 from xander.errors import LMServerError, ModelNotFoundError
 from xander.lm.base import LM
 from xander.lm.openai_compat import OpenAICompatLM, parse_logprobs, parse_spec
@@ -531,3 +531,9 @@ def test_killed_server_stops_the_bench_and_a_rerun_resumes(tmp_path):
     assert len(ids) == 12 and len(set(ids)) == 12
     assert records[: len(first)] == first  # nothing redone or rewritten
     assert all(json.loads(line) for line in out.read_text().splitlines())
+
+
+
+@pytest.mark.slow
+def test_gbnf_grammar_through_the_llama_server(llama_server):
+    assert_grammar_forces_the_schema(OpenAICompatLM(llama_server))

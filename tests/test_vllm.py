@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from tests.conftest import spider_db
+from tests.conftest import assert_grammar_forces_the_schema, spider_db
 from xander.lm.base import LM
 
 pytestmark = [
@@ -129,3 +129,18 @@ def test_lookahead_search_builds_the_same_tree(vllm_lm):
             assert ahead_calls < step_calls
     finally:
         vllm_lm.path_tokens = n
+
+
+
+def test_structured_outputs_grammar(vllm_lm):
+    assert_grammar_forces_the_schema(vllm_lm)
+
+
+def test_greedy_under_the_schema_grammar_through_vllm(vllm_lm):
+    from xander.api import Xander
+    from xander.config import Config
+
+    cfg = Config().with_overrides(lm={"grammar": "schema"})
+    x = Xander(spider_db("concert_singer"), model="vllm:embedded", config=cfg)
+    r = x.ask("How many concerts are there in each stadium? Give the stadium name.", mode="greedy")
+    assert r.error is None and r.rows, r.sql

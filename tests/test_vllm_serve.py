@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SPIDER, run_cli
+from tests.conftest import SPIDER, assert_grammar_forces_the_schema, run_cli
 from xander.bench.runner import read_records
 
 pytestmark = [
@@ -117,3 +117,10 @@ def test_bench_through_vllm_serve_with_concurrency(vllm_server, tmp_path):
     assert all(r["pred"] for r in records)  # every question got SQL from the server
     assert not any("server" in (r["error"] or "") for r in records)
     assert sum(bool(r["correct"]) for r in records) >= 2
+
+
+
+def test_structured_outputs_grammar_through_vllm_serve(vllm_server):
+    from xander.lm.openai_compat import OpenAICompatLM
+
+    assert_grammar_forces_the_schema(OpenAICompatLM(vllm_server))

@@ -17,7 +17,7 @@ from xander.config import Config
 from xander.diagnostic import Diagnostic
 from xander.engines import Engine, open_engine
 from xander.errors import InputError, XanderError
-from xander.grammar import constraint, load_grammar, specialize, with_end
+from xander.grammar import constraint, load_grammar, specialize
 from xander.greedy import greedy
 from xander.lm.base import LM, Grammar
 from xander.lm.registry import load_lm
@@ -125,7 +125,7 @@ class Xander:
             text = load_grammar()
             if kind == "schema":
                 text = specialize({t.name: t.column_names for t in self.schema.tables}, text)
-            self._grammars[kind] = constraint(with_end(text, CLOSE_FENCE))
+            self._grammars[kind] = constraint(text, CLOSE_FENCE)
         return self._grammars[kind]
 
     @property

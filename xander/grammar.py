@@ -323,19 +323,29 @@ def to_gbnf(grammar: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def constraint(grammar: str) -> Grammar:
-    """``grammar`` (xander Lark text) in the forms LM backends decode with.
+def constraint(grammar: str, end: str) -> Grammar:
+    """``grammar`` (xander Lark text) followed by ``end`` (see ``with_end``), in the forms LM
+    backends decode with, and the exact prefix test (``PrefixChecker.viable`` of the text
+    before ``end``) for the in-process backends.
 
-    >>> g = constraint(with_end(load_grammar(), "```"))
-    >>> g.gbnf.splitlines()[0], "& ~/(?i)(" in g.lark
-    ('root ::= ws sql ws', True)
+    >>> g = constraint(load_grammar(), "```")
+    >>> g.gbnf.splitlines()[2].endswith('"```"'), "& ~/(?i)(" in g.lark
+    (True, True)
+    >>> g.viable("SELECT a FROM t WHERE"), g.viable("SELECTa FROM"), g.viable("SELECT 1 ```x")
+    (True, False, True)
     """
-    return _constraint(grammar)
+    return _constraint(grammar, end)
 
 
 @lru_cache(maxsize=32)
-def _constraint(grammar: str) -> Grammar:
-    return Grammar(lark=to_llguidance(grammar), gbnf=to_gbnf(grammar))
+def _constraint(grammar: str, end: str) -> Grammar:
+    ended = with_end(grammar, end)
+    checker = PrefixChecker(grammar)
+
+    def viable(text: str) -> bool:
+        return checker.viable(text.split(end, 1)[0].lstrip())
+
+    return Grammar(lark=to_llguidance(ended), gbnf=to_gbnf(ended), viable=viable)
 
 
 def _gbnf_names(symbols: Iterable[str]) -> dict[str, str]:

@@ -7,8 +7,8 @@ part of the protocol because prompts are built before the search starts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 #: End-of-turn markers of the chat formats xander knows (ChatML as in Qwen, Llama 3).
@@ -46,6 +46,10 @@ class Grammar:
 
     lark: str  # llguidance's Lark dialect: in-process token masks, vLLM structured outputs
     gbnf: str  # GBNF: llama.cpp servers (and xgrammar)
+    #: Exact test of the text written so far, which in-process backends apply to the token the
+    #: masks let through: llguidance's lexer lets two words run together (``T2.ContinentName``
+    #: read as column ``Continent`` plus alias ``Name``), Lark's basic lexer does not.
+    viable: Callable[[str], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
 from xander.lm.base import EOS_STRINGS, Completion, Grammar, LMStats, TokenChoice, chatml
-from xander.lm.masks import Masks
+from xander.lm.masks import Masks, choose
 
 DEFAULT_N_CTX = 8192
 
@@ -198,18 +198,22 @@ class LlamaCppLM:
             if len(seq) >= self.n_ctx - 1:
                 break
             lp = self._advance(seq)
-            # the grammar masks the choice; the log-probability kept is the model's own
-            choose = lp if matcher is None else np.where(matcher.allowed(), lp, -np.inf)
-            if matcher is not None and not np.isfinite(choose.max()):
-                finish = "stop"  # the grammar allows nothing more
-                break
-            if temperature > 0:
-                z = choose / temperature
+
+            def pick(scores: np.ndarray) -> int:
+                if temperature <= 0:
+                    return int(np.argmax(scores))
+                z = scores / temperature
                 p = np.exp(z - z.max())
-                p /= p.sum()
-                tok = int(rng.choice(len(p), p=p))
-            else:
-                tok = int(np.argmax(choose))
+                return int(rng.choice(len(p), p=p / p.sum()))
+
+            if matcher is None:
+                tok = pick(lp)
+            else:  # the grammar steers the choice; the log-probability kept is the model's own
+                chosen = choose(lp, matcher, grammar, text, self.piece, pick, self.eos_tokens)
+                if chosen is None:
+                    finish = "stop"  # the grammar allows nothing more
+                    break
+                tok = chosen
             if tok in self.eos_tokens:
                 finish = "stop"
                 break

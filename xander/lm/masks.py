@@ -12,6 +12,8 @@ compiled once per text.  vLLM and the servers get the grammar in their requests 
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -74,6 +76,34 @@ class GrammarMatcher:
         return bool(self._m.is_stopped())
 
 
+#: Tokens tried, best first, when the masks let through one the exact prefix test refuses.
+VIABLE_TRIES = 16
+
+
+def choose(
+    logprobs: np.ndarray,
+    matcher: GrammarMatcher,
+    grammar: Grammar,
+    text: str,
+    piece: Callable[[int], str],
+    pick: Callable[[np.ndarray], int],
+    eos_tokens: frozenset[int],
+) -> int | None:
+    """The next token under ``grammar``: ``pick`` (argmax or a sample) among the tokens the
+    masks allow, then ``grammar.viable`` on ``text`` plus its piece; a refused token is struck
+    and ``pick`` runs again.  None when the grammar allows nothing."""
+    scores = np.where(matcher.allowed(), logprobs, -np.inf)
+    tok = None
+    for _ in range(VIABLE_TRIES):
+        if not np.isfinite(scores.max()):
+            return tok
+        tok = pick(scores)
+        if grammar.viable is None or tok in eos_tokens or grammar.viable(text + piece(tok)):
+            return tok
+        scores[tok] = -np.inf
+    return tok
+
+
 class Masks:
     """llguidance's view of one model's tokenizer; makes matchers for grammars."""
 
@@ -89,7 +119,9 @@ class Masks:
         from llguidance.llamacpp import lltokenizer_from_vocab
 
         vocab = llama_cpp.llama_model_get_vocab(llama._model.model)
-        tok = lltokenizer_from_vocab(vocab, n_vocab=n_vocab, eos_token=sorted(eos_tokens))
+        with warnings.catch_warnings():  # llguidance calls a deprecated alias once per token
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tok = lltokenizer_from_vocab(vocab, n_vocab=n_vocab, eos_token=sorted(eos_tokens))
         assert isinstance(tok, llg.LLTokenizer)
         return cls(tok, n_vocab)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
 from xander.lm.base import Completion, Grammar, LMStats, TokenChoice
-from xander.lm.masks import Masks
+from xander.lm.masks import Masks, choose
 
 
 class TransformersLM:
@@ -119,18 +119,23 @@ class TransformersLM:
         seq, out, total, finish = list(prompt), [], 0.0, "length"
         for _ in range(max_tokens):
             lp = self._advance(seq)
-            choose = lp  # the grammar masks the choice; the log-probability kept is the model's
-            if matcher is not None:
-                allowed = torch.from_numpy(matcher.allowed()[: lp.shape[-1]])
-                choose = lp.masked_fill(~allowed, float("-inf"))
-                if not bool(torch.isfinite(choose).any()):
+
+            def pick(scores: Any) -> int:
+                scores = torch.as_tensor(scores)
+                if temperature <= 0:
+                    return int(torch.argmax(scores))
+                return int(torch.multinomial(torch.softmax(scores / temperature, -1), 1,
+                                             generator=gen))
+
+            if matcher is None:
+                tok = pick(lp)
+            else:  # the grammar steers the choice; the log-probability kept is the model's own
+                chosen = choose(lp.float().numpy(), matcher, grammar, self.detokenize(out),
+                                lambda t: self.tokenizer.decode([t]), pick, self.eos_tokens)
+                if chosen is None:
                     finish = "stop"
                     break
-            if temperature > 0:
-                tok = int(torch.multinomial(torch.softmax(choose / temperature, -1), 1,
-                                            generator=gen))
-            else:
-                tok = int(torch.argmax(choose))
+                tok = chosen
             if tok in self.eos_tokens:
                 finish = "stop"
                 break
