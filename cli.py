@@ -204,8 +204,9 @@ def bench(
     out: Annotated[Path, typer.Option("--out", help="Run file (JSONL); reruns resume it.")],
     mode: Annotated[
         list[str] | None,
-        typer.Option("--mode", help="greedy, search, search-no-<checker>, search-no-repair; "
-                     "append +examples for the paper's with-examples setting. Repeatable."),
+        typer.Option("--mode", help="greedy, greedy-grammar, greedy-schema-grammar, search, "
+                     "search-no-<checker>, search-no-repair; append +examples for the paper's "
+                     "with-examples setting. Repeatable."),
     ] = None,
     file: Annotated[str | None, typer.Option("--file", help="Question file in --data.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Seeded sample size.")] = None,

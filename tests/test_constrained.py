@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SPIDER, run_cli, spider_db
+from tests.test_grammar import spider_gold, spider_schemas
 from xander.errors import BackendError
 from xander.grammar import constraint, load_grammar, specialize
 from xander.prompts import CLOSE_FENCE
@@ -21,35 +22,18 @@ pytestmark = pytest.mark.slow
 STADIUM = "How many concerts are there in each stadium? Give the stadium name."
 
 
-def _schemas() -> dict[str, dict[str, list[str]]]:
-    out = {}
-    for db in json.loads((SPIDER / "tables.json").read_text()):
-        tables: dict[str, list[str]] = {t: [] for t in db["table_names_original"]}
-        for t, column in db["column_names_original"]:
-            if t >= 0:
-                tables[db["table_names_original"][t]].append(column)
-        out[db["db_id"]] = tables
-    return out
-
-
-def _gold() -> list[tuple[str, str]]:
-    present = {p.name for p in (SPIDER / "database").iterdir() if (p / f"{p.name}.sqlite").exists()}
-    return [(q["db_id"], q["query"]) for q in json.loads((SPIDER / "dev.json").read_text())
-            if q["db_id"] in present]
-
-
 @pytest.fixture(scope="module")
 def gold():
     if not (SPIDER / "dev.json").is_file():
         pytest.skip("Spider data not available")
-    return _gold()
+    return spider_gold()
 
 
 def test_every_gold_query_is_allowed_token_by_token(embedded_lm, gold):
     """The model's own tokens of each Spider dev gold query (and the fence after it) pass the
     masks of that database's grammar: the constraint never forbids a right answer."""
     masks = embedded_lm.masks()
-    schemas = _schemas()
+    schemas = spider_schemas()
     grammars = {db: constraint(specialize(schemas[db]), CLOSE_FENCE)
                 for db in {db for db, _ in gold}}
     for i, (db, sql) in enumerate(gold):
@@ -65,7 +49,7 @@ def test_largest_schema_masks_stay_under_the_item_limit(embedded_lm, gold):
     """One lexeme per name position: where any column may come, the largest Spider schema
     still gives a mask (one terminal per spelling overflowed llguidance's 50,000 Earley items
     after ``SELECT`` with this tokenizer, and the mask came back almost empty)."""
-    schemas = _schemas()
+    schemas = spider_schemas()
     db = max({db for db, _ in gold}, key=lambda d: sum(map(len, schemas[d].values())))
     table = next(iter(schemas[db]))
     grammar = constraint(specialize(schemas[db]), CLOSE_FENCE)
