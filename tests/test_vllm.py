@@ -111,6 +111,7 @@ def test_lookahead_search_builds_the_same_tree(vllm_lm):
     from xander.api import Xander
 
     x = Xander(spider_db("concert_singer"), model=vllm_lm)
+    base = x.config
     n = vllm_lm.path_tokens
     assert n > 0
     try:
@@ -127,8 +128,19 @@ def test_lookahead_search_builds_the_same_tree(vllm_lm):
             step_calls = vllm_lm.stats().calls - calls
             assert (ahead.sql, ahead.expansions) == (step.sql, step.expansions)
             assert ahead_calls < step_calls
+            # prefetch: the paths of the best queued nodes come in the same batches
+            vllm_lm.path_tokens = n
+            x.config = base.with_overrides(search={"prefetch": 3})
+            calls = vllm_lm.stats().calls
+            batched = x.ask(q)
+            batched_calls = vllm_lm.stats().calls - calls
+            x.config = base
+            assert (batched.sql, batched.expansions) == (step.sql, step.expansions)
+            assert [c.sql for c in batched.candidates] == [c.sql for c in step.candidates]
+            assert batched_calls <= ahead_calls
     finally:
         vllm_lm.path_tokens = n
+        x.config = base
 
 
 

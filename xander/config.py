@@ -63,6 +63,10 @@ class SearchConfig:
     """Checkers switched off (ablations); ``safety`` and ``execution`` always run."""
     seed: int = 0
     """Seed for any sampling; the search itself is deterministic."""
+    prefetch: int = 0
+    """Backends that batch (vLLM, servers): when the search asks for a greedy path, it also
+    asks, in the same batch, for the paths of this many of the best queued nodes it has none
+    for.  The tree is the same; requests the search never uses are wasted."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,16 +158,39 @@ class _Search:
             return self.lm.top_k([self.prompt.tokens + tokens], self.cfg.top_k)[0]
         choices = self.ahead.pop(tokens, None)
         if choices is None:
-            path = self.lm.top_k_path(self.prompt.tokens + tokens, self.cfg.top_k,
-                                      min(self.path_tokens, self.max_tokens - len(tokens)))
-            if not path:  # the backend could not give a path here: one step, as usual
+            n = min(self.path_tokens, self.max_tokens - len(tokens))
+            batch = [tokens, *self.frontier(self.cfg.prefetch)]
+            if len(batch) > 1 and hasattr(self.lm, "top_k_paths"):
+                paths = self.lm.top_k_paths([self.prompt.tokens + t for t in batch],
+                                            self.cfg.top_k, n)
+            else:
+                paths = [self.lm.top_k_path(self.prompt.tokens + tokens, self.cfg.top_k, n)]
+            for start, path in zip(batch[1:], paths[1:], strict=True):
+                self.remember(start, path)
+            if not paths[0]:  # the backend could not give a path here: one step, as usual
                 return self.lm.top_k([self.prompt.tokens + tokens], self.cfg.top_k)[0]
-            choices = path[0][1]
-            key = tokens
-            for (token, _), (_, nxt) in itertools.pairwise(path):
-                key = (*key, token)
-                self.ahead[key] = nxt
+            choices = paths[0][0][1]
+            self.remember(tokens, paths[0], first=False)
         return choices
+
+    def remember(self, tokens: tuple[int, ...], path: list[tuple[int, list[TokenChoice]]],
+                 first: bool = True) -> None:
+        """Keep the top-k along a greedy ``path`` that starts after ``tokens``."""
+        if not path:
+            return
+        if first:
+            self.ahead[tokens] = path[0][1]
+        key = tokens
+        for (token, _), (_, nxt) in itertools.pairwise(path):
+            key = (*key, token)
+            self.ahead[key] = nxt
+
+    def frontier(self, n: int) -> list[tuple[int, ...]]:
+        """Tokens of the ``n`` best queued nodes whose next top-k the lookahead lacks."""
+        if n <= 0:
+            return []
+        return [node.tokens for _, _, node in heapq.nsmallest(n, self.heap)
+                if not node.done and node.tokens not in self.ahead]
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> SearchOutcome:

@@ -652,17 +652,36 @@ class OpenAICompatLM:
         """Greedy continuation of ``prefix`` for up to ``n`` tokens: at each position the token
         taken and the ``k`` best tokens there, from one request ([] when the server's reply
         does not name its tokens by id)."""
+        return self.top_k_paths([prefix], k, n)[0]
+
+    def top_k_paths(self, prefixes: Sequence[Sequence[int]], k: int,
+                    n: int) -> list[list[tuple[int, list[TokenChoice]]]]:
+        """``top_k_path`` of several prefixes: one request where the server takes several
+        prompts (vLLM), else concurrent requests."""
+        if not prefixes:
+            return []
         start = time.perf_counter()
         fields: dict[str, Any] = {"max_tokens": max(1, n), "temperature": 0.0,
                                   "logprobs": min(k, self.max_logprobs)}
-        (choice,), usage = self._completions(self._body(self._prompt(prefix), **fields))
-        self._account(usage, generated=True)
-        entries: list[LogprobEntry] = choice["entries"]
-        ids = self._ids_of(entries, choice.get("text") or "")
-        self._timed(1, start)
-        if ids is None:
-            return []
-        return [(t, self._choices_of([e], k)) for t, e in zip(ids, entries, strict=True)]
+        if self.flavor.batch_prompts and len(prefixes) > 1:
+            prompts = [self._prompt(p) for p in prefixes]
+            choices, usage = self._completions(self._body(prompts, **fields), len(prompts))
+            self._account(usage, generated=True)
+        else:
+            def one(prefix: Sequence[int]) -> dict[str, Any]:
+                (choice,), usage = self._completions(self._body(self._prompt(prefix), **fields))
+                self._account(usage, generated=True)
+                return choice
+
+            choices = self._map(one, list(prefixes))
+        paths = []
+        for choice in choices:
+            entries: list[LogprobEntry] = choice["entries"]
+            ids = self._ids_of(entries, choice.get("text") or "")
+            paths.append([] if ids is None else
+                         [(t, self._choices_of([e], k)) for t, e in zip(ids, entries, strict=True)])
+        self._timed(len(prefixes), start)
+        return paths
 
     def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
         cont = [int(t) for t in continuation]

@@ -206,16 +206,23 @@ class VLLMLM:
                    n: int) -> list[tuple[int, list[TokenChoice]]]:
         """Greedy continuation of ``prefix`` for up to ``n`` tokens: at each position the token
         taken and the ``k`` most likely tokens there (one request instead of ``n``)."""
+        return self.top_k_paths([prefix], k, n)[0]
+
+    def top_k_paths(self, prefixes: Sequence[Sequence[int]], k: int,
+                    n: int) -> list[list[tuple[int, list[TokenChoice]]]]:
+        """``top_k_path`` of several prefixes, in one batch."""
         params = self._vllm.SamplingParams(max_tokens=max(1, n), temperature=0.0, logprobs=k,
                                            stop_token_ids=sorted(self.eos_tokens))
-        (out,) = self._generate([prefix], [params])
-        o = out.outputs[0]
-        path = []
-        for token, step in zip(o.token_ids, o.logprobs or (), strict=False):
-            best = sorted(step.items(), key=lambda kv: -kv[1].logprob)[:k]
-            path.append((int(token),
-                         [TokenChoice(t, self.piece(t), float(lp.logprob)) for t, lp in best]))
-        return path
+        paths = []
+        for out in self._generate(prefixes, [params] * len(prefixes)):
+            o = out.outputs[0]
+            path = []
+            for token, step in zip(o.token_ids, o.logprobs or (), strict=False):
+                best = sorted(step.items(), key=lambda kv: -kv[1].logprob)[:k]
+                path.append((int(token), [TokenChoice(t, self.piece(t), float(lp.logprob))
+                                          for t, lp in best]))
+            paths.append(path)
+        return paths
 
     def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
         if not continuation:
