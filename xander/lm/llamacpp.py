@@ -188,6 +188,14 @@ class LlamaCppLM:
     ) -> Completion:
         self._stats["calls"] += 1
         rng = np.random.default_rng(seed)
+
+        def pick(scores: np.ndarray) -> int:
+            if temperature <= 0:
+                return int(np.argmax(scores))
+            z = scores / temperature
+            p = np.exp(z - z.max())
+            return int(rng.choice(len(p), p=p / p.sum()))
+
         matcher = self.masks().matcher(grammar) if grammar else None
         seq = list(prompt)
         out: list[int] = []
@@ -198,14 +206,6 @@ class LlamaCppLM:
             if len(seq) >= self.n_ctx - 1:
                 break
             lp = self._advance(seq)
-
-            def pick(scores: np.ndarray) -> int:
-                if temperature <= 0:
-                    return int(np.argmax(scores))
-                z = scores / temperature
-                p = np.exp(z - z.max())
-                return int(rng.choice(len(p), p=p / p.sum()))
-
             if matcher is None:
                 tok = pick(lp)
             else:  # the grammar steers the choice; the log-probability kept is the model's own

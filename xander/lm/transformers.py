@@ -115,18 +115,18 @@ class TransformersLM:
         torch = self._torch
         self._stats["calls"] += 1
         gen = torch.Generator().manual_seed(seed)
+
+        def pick(scores: Any) -> int:
+            scores = torch.as_tensor(scores)
+            if temperature <= 0:
+                return int(torch.argmax(scores))
+            return int(torch.multinomial(torch.softmax(scores / temperature, -1), 1,
+                                         generator=gen))
+
         matcher = self.masks().matcher(grammar) if grammar else None
         seq, out, total, finish = list(prompt), [], 0.0, "length"
         for _ in range(max_tokens):
             lp = self._advance(seq)
-
-            def pick(scores: Any) -> int:
-                scores = torch.as_tensor(scores)
-                if temperature <= 0:
-                    return int(torch.argmax(scores))
-                return int(torch.multinomial(torch.softmax(scores / temperature, -1), 1,
-                                             generator=gen))
-
             if matcher is None:
                 tok = pick(lp)
             else:  # the grammar steers the choice; the log-probability kept is the model's own
