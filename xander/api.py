@@ -31,6 +31,12 @@ MODES = ("search", "greedy")
 GRAMMARS = ("none", "sql", "schema")
 
 
+def _grammar_kind(kind: str) -> str:
+    if kind not in GRAMMARS:
+        raise InputError(f"unknown grammar {kind!r}", f"choose from {', '.join(GRAMMARS)}")
+    return kind
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """The answer to one question."""
@@ -116,9 +122,7 @@ class Xander:
 
     def grammar(self, kind: str | None = None) -> Grammar | None:
         """The grammar greedy decoding follows (``kind``: ``config.lm.grammar`` by default)."""
-        kind = kind or self.config.lm.grammar
-        if kind not in GRAMMARS:
-            raise InputError(f"unknown grammar {kind!r}", f"choose from {', '.join(GRAMMARS)}")
+        kind = _grammar_kind(kind or self.config.lm.grammar)
         if kind == "none":
             return None
         if kind not in self._grammars:
@@ -147,9 +151,7 @@ class Xander:
         mode = mode or self.config.search.mode
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}", f"choose from {', '.join(MODES)}")
-        if self.config.lm.grammar not in GRAMMARS:
-            raise InputError(f"unknown grammar {self.config.lm.grammar!r}",
-                             f"choose from {', '.join(GRAMMARS)}")
+        _grammar_kind(self.config.lm.grammar)  # a bad setting fails before the model loads
         task = Task(question, evidence, tuple(tuple(str(c) for c in e) for e in examples))
         start = time.perf_counter()
         schema = self.schema

@@ -13,9 +13,10 @@ penalty.  The search stops at the first candidate with no error and no warning, 
 
 Backends that pay per request (vLLM, servers) may offer ``top_k_path(prefix, k, n)``: for each
 of the next ``n`` positions of the greedy continuation, the token taken and the top-k there, in
-one request.  The search
-then keeps those distributions and walks them while it follows the most likely child, asking
-again only when it leaves that path; the tree it builds is the same.
+one request.  The search then keeps those distributions and walks them while it follows the
+most likely child, asking again only when it leaves that path; the tree it builds is the same.
+With ``prefetch``, one batched request (``top_k_paths``) also carries the paths of the best
+queued nodes.
 
 Priority is the prefix's summed log-probability (the paper's product of probabilities), ties
 broken by creation order, so the search is deterministic.
@@ -169,17 +170,15 @@ class _Search:
                 self.remember(start, path)
             if not paths[0]:  # the backend could not give a path here: one step, as usual
                 return self.lm.top_k([self.prompt.tokens + tokens], self.cfg.top_k)[0]
-            choices = paths[0][0][1]
-            self.remember(tokens, paths[0], first=False)
+            self.remember(tokens, paths[0])
+            choices = self.ahead.pop(tokens)
         return choices
 
-    def remember(self, tokens: tuple[int, ...], path: list[tuple[int, list[TokenChoice]]],
-                 first: bool = True) -> None:
+    def remember(self, tokens: tuple[int, ...], path: list[tuple[int, list[TokenChoice]]]) -> None:
         """Keep the top-k along a greedy ``path`` that starts after ``tokens``."""
         if not path:
             return
-        if first:
-            self.ahead[tokens] = path[0][1]
+        self.ahead[tokens] = path[0][1]
         key = tokens
         for (token, _), (_, nxt) in itertools.pairwise(path):
             key = (*key, token)

@@ -70,11 +70,6 @@ class GrammarMatcher:
         """The text so far is a whole sentence of the grammar."""
         return bool(self._m.is_accepting())
 
-    @property
-    def stopped(self) -> bool:
-        """Nothing but the end of the text can follow."""
-        return bool(self._m.is_stopped())
-
 
 #: Tokens tried, best first, when the masks let through one the exact prefix test refuses.
 VIABLE_TRIES = 16

@@ -53,7 +53,6 @@ DEFAULT_CONCURRENCY = 8
 MAX_LOGPROBS = 20  # vLLM's default --max-logprobs
 START_HINT = ("start it, e.g. `vllm serve <model>` or `python -m llama_cpp.server --model <gguf>`, "
               "or check --model")
-#: Special tokens that end a turn (the same list as the in-process backend).
 #: Special tokens that may appear in a chat prompt; text-only servers get them back as text.
 SPECIAL_STRINGS = (*EOS_STRINGS, "<|im_start|>", "<|begin_of_text|>", "<|start_header_id|>",
                    "<|end_header_id|>")

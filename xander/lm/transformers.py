@@ -124,13 +124,13 @@ class TransformersLM:
                                          generator=gen))
 
         matcher = self.masks().matcher(grammar) if grammar else None
-        seq, out, total, finish = list(prompt), [], 0.0, "length"
+        seq, out, total, finish, text = list(prompt), [], 0.0, "length", ""
         for _ in range(max_tokens):
             lp = self._advance(seq)
             if matcher is None:
                 tok = pick(lp)
             else:  # the grammar steers the choice; the log-probability kept is the model's own
-                chosen = choose(lp.float().numpy(), matcher, grammar, self.detokenize(out),
+                chosen = choose(lp.float().numpy(), matcher, grammar, text,
                                 lambda t: self.tokenizer.decode([t]), pick, self.eos_tokens)
                 if chosen is None:
                     finish = "stop"
