@@ -66,7 +66,7 @@ def embedded_lm():
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *args],
+        [sys.executable, "-m", "xander.cli", *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT,
     )
 

@@ -61,7 +61,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     if not (SPIDER / "dev.json").is_file():
         pytest.skip("Spider data not available")
     out = tmp_path / "run.jsonl"
-    cmd = [sys.executable, str(ROOT / "cli.py"), "bench", "--data", str(SPIDER), "--out",
+    cmd = [sys.executable, "-m", "xander.cli", "bench", "--data", str(SPIDER), "--out",
            str(out), "--limit", "8", "--seed", "3", "--mode", "greedy", "--db-filter",
            "concert_singer", "--db-filter", "pets_1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -1,0 +1,295 @@
+"""The ``xander`` command line.  The only place that turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Ask questions about a database in plain language; get SQL and rows back.",
+    pretty_exceptions_enable=False,
+)
+
+DbOpt = Annotated[
+    Path,
+    typer.Option("--db", help="SQLite or DuckDB file, CSV/Parquet/JSON file, or folder of them."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="embedded (default), a .gguf file, a Hugging Face directory, "
+                 "vllm:<HF dir>|vllm:embedded, or openai:<url>[,<url>...] (servers, replicas)."),
+]
+ModelNameOpt = Annotated[
+    str | None,
+    typer.Option("--model-name", help="The model's name on an openai: server (default: the "
+                 "first of its /v1/models)."),
+]
+
+
+def _model_spec(model: str | None, model_name: str | None) -> str | None:
+    """``--model`` with ``--model-name`` folded into an ``openai:`` spec."""
+    if not model_name:
+        return model
+    if not model or not model.startswith("openai:"):
+        from xander.errors import InputError
+
+        raise InputError("--model-name applies to --model openai:<url> only")
+    return model + ("&" if "?" in model else "?") + "model=" + model_name
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML config file ([engine], [lm], [search]).")
+]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _config(config: Path | None, **sections: dict):
+    from xander.config import load_config
+
+    return load_config(config).with_overrides(**sections)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    db: DbOpt,
+    model: ModelOpt = None,
+    model_name: ModelNameOpt = None,
+    greedy: Annotated[bool, typer.Option("--greedy", help="Plain LM baseline: no search.")] = False,
+    grammar: Annotated[
+        str | None,
+        typer.Option("--grammar", help="With --greedy: decode under a grammar: none, sql, or "
+                     "schema (only the database's table and column names)."),
+    ] = None,
+    example: Annotated[
+        list[str] | None,
+        typer.Option("--example", help='A row the answer must contain, e.g. "France,3".'),
+    ] = None,
+    evidence: Annotated[str, typer.Option("--evidence", help="Extra knowledge (BIRD hint).")] = "",
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds a query may run.")
+    ] = None,
+    deadline: Annotated[
+        float | None, typer.Option("--deadline", help="Seconds the search may take.")
+    ] = None,
+    disable: Annotated[
+        list[str] | None, typer.Option("--disable", help="Switch a checker off (ablation).")
+    ] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Rows to print.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="Write the search tree as JSON here.")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the search tree with pruned branches.")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Answer QUESTION about the database given with --db."""
+    from xander.api import Xander
+    from xander.task import parse_example
+
+    cfg = _config(
+        config,
+        engine={"timeout": timeout},
+        lm={"model": _model_spec(model, model_name), "grammar": grammar},
+        search={
+            "mode": "greedy" if greedy else None,
+            "deadline_s": deadline,
+            "disabled_checkers": tuple(disable) if disable else None,
+        },
+    )
+    if cfg.lm.grammar != "none" and cfg.search.mode != "greedy":
+        _fail(f"--grammar {cfg.lm.grammar} constrains greedy decoding: add --greedy (the search "
+              "prunes with its own grammar checker)", 2)
+    examples = [parse_example(e) for e in example or []]
+    xander = Xander(db, model=cfg.lm.model, config=cfg)
+    result = xander.ask(question, evidence=evidence, examples=examples)
+    if trace is not None:
+        if result.trace is None:
+            _fail("--trace needs search mode (drop --greedy)", 2)
+        trace.write_text(json.dumps(result.trace.to_json(), indent=1, default=str))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), default=str))
+    else:
+        _print_result(result, max_rows)
+        if explain and result.trace is not None:
+            typer.echo(result.trace.explain(), err=False)
+    if result.error:
+        raise typer.Exit(1)
+
+
+def _print_result(result, max_rows: int) -> None:
+    from rich.console import Console
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    console = Console(soft_wrap=True)
+    sql = result.normalized_sql or result.sql or "-- no SQL"
+    console.print(Syntax(sql, "sql", theme="ansi_dark", word_wrap=True))
+    if result.error:
+        console.print(f"[red]error:[/red] {result.error}", markup=True, highlight=False)
+    else:
+        table = Table(*result.columns, show_lines=False)
+        for row in result.rows[:max_rows]:
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        console.print(table)
+        more = len(result.rows) - max_rows
+        if more > 0 or result.truncated:
+            console.print(f"... {max(more, 0)} more rows{' (truncated)' if result.truncated else ''}")
+    tok = result.lm_tokens
+    console.print(
+        f"{len(result.rows)} rows, {result.seconds:.2f} s ({result.mode}, {result.model}, "
+        f"{tok.get('evaluated', 0)} tokens evaluated, {result.expansions} expansions, "
+        f"{result.pruned} pruned)",
+        highlight=False,
+    )
+
+
+@app.command()
+def schema(
+    db: DbOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of CREATE TABLE text.")] = False,
+) -> None:
+    """Print the schema of the database as xander shows it to the model."""
+    from xander.engines import open_engine
+    from xander.schema import Schema
+
+    s = Schema.from_engine(open_engine(db))
+    if as_json:
+        typer.echo(json.dumps({
+            "dialect": s.dialect,
+            "tables": [{
+                "name": t.name,
+                "columns": [{"name": c.name, "type": c.type,
+                             "samples": [str(v) for v in c.samples]} for c in t.columns],
+                "primary_key": list(t.primary_key),
+                "foreign_keys": [{"columns": list(f.columns), "ref_table": f.ref_table,
+                                  "ref_columns": list(f.ref_columns)} for f in t.foreign_keys],
+            } for t in s.tables],
+        }, indent=1))
+    else:
+        typer.echo(s.render(max_chars=10**9))
+
+
+@app.command("hf-dir")
+def hf_dir(
+    key: Annotated[str, typer.Argument(help="Embedded model key.")] = "",
+) -> None:
+    """Print the Hugging Face directory of an embedded model (converted once from its GGUF),
+    for `vllm serve <dir>` or `--model vllm:<dir>`."""
+    from xander.errors import ModelNotFoundError
+    from xander.lm.convert import convert_gguf
+    from xander.lm.embedded import DEFAULT_EMBEDDED, EMBEDDED_MODELS, ensure_embedded
+
+    key = key or DEFAULT_EMBEDDED
+    if key not in EMBEDDED_MODELS:
+        raise ModelNotFoundError(f"no embedded model {key!r}",
+                                 f"known: {', '.join(sorted(EMBEDDED_MODELS))}")
+    typer.echo(str(convert_gguf(ensure_embedded(key), EMBEDDED_MODELS[key].sha256)))
+
+
+@app.command()
+def bench(
+    data: Annotated[Path, typer.Option("--data", help="Spider or BIRD folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Run file (JSONL); reruns resume it.")],
+    mode: Annotated[
+        list[str] | None,
+        typer.Option("--mode", help="greedy, greedy-grammar, greedy-schema-grammar, search, "
+                     "search-no-<checker>, search-no-repair; append +examples for the paper's "
+                     "with-examples setting. Repeatable."),
+    ] = None,
+    file: Annotated[str | None, typer.Option("--file", help="Question file in --data.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Seeded sample size.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Sample seed.")] = 0,
+    db_filter: Annotated[
+        list[str] | None, typer.Option("--db-filter", help="Only these db_ids.")
+    ] = None,
+    difficulty: Annotated[
+        list[str] | None, typer.Option("--difficulty", help="Only these difficulties.")
+    ] = None,
+    model: ModelOpt = None,
+    model_name: ModelNameOpt = None,
+    workers: Annotated[int, typer.Option("--workers", help="Parallel processes.")] = 1,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Questions in flight in one process (threads "
+                          "sharing one backend): fills vLLM's / a server's batches.")
+    ] = 1,
+    with_examples: Annotated[
+        bool, typer.Option("--with-examples", help="The seed paper's setting: every mode gets "
+                           "one gold result row as an example tuple (modes are named +examples).")
+    ] = False,
+    drop_distinct: Annotated[
+        bool, typer.Option("--drop-distinct", help="Official Spider default: remove DISTINCT "
+                           "before comparing (xander keeps it unless this is given).")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write report.md and plots here.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a benchmark (resumable) and print the summary table."""
+    from xander.bench.report import write_report
+    from xander.bench.runner import RunSpec, run, summarize
+    from xander.errors import InputError
+
+    cfg = _config(config, lm={"model": _model_spec(model, model_name)})
+    modes = tuple(mode or ["greedy"])
+    if with_examples:
+        modes = tuple(m if m.endswith("+examples") else m + "+examples" for m in modes)
+    if workers < 1 or concurrency < 1:
+        raise InputError("--workers and --concurrency must be at least 1")
+    spec = RunSpec(
+        data=data, out=out, modes=modes, file=file, limit=limit, seed=seed,
+        db_filter=tuple(db_filter or ()), difficulty=tuple(difficulty or ()),
+        model=cfg.lm.model, workers=workers, concurrency=concurrency,
+        keep_distinct=not drop_distinct, config=cfg,
+    )
+    records = run(spec)
+    for m, s in summarize(records).items():
+        typer.echo(f"{m:28s} n={s['n']:4d} EX={s['ex']:.3f} exec_err={s['exec_error']:.3f} "
+                   f"median={s['median_s']:.2f}s p90={s['p90_s']:.2f}s")
+    if report is not None:
+        path = write_report(records, report, f"xander benchmark: {data.name}",
+                            f"Run file `{out}`; metric: "
+                            f"{'Spider test-suite EX' if 'spider' in str(data).lower() else 'BIRD EX'}"
+                            f", DISTINCT {'removed' if drop_distinct else 'kept'}.")
+        typer.echo(f"report: {path}")
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and a non-zero exit."""
+    from xander.errors import XanderError
+
+    try:
+        app(standalone_mode=True)
+    except XanderError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except UnicodeError as exc:
+        typer.echo(f"error: text is not valid UTF-8 ({exc.reason})", err=True)
+        sys.exit(2)
+    except MemoryError:
+        typer.echo("error: out of memory", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        if os.environ.get("XANDER_DEBUG"):
+            raise
+        typer.echo(f"error: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
