@@ -1,7 +1,7 @@
 """One error hierarchy for xander.
 
 Every error a user can cause (bad file, empty question, unknown model) is a ``XanderError``;
-``cli.py`` alone turns them into one-line messages and exit codes.  Each carries a ``hint``: what
+``xander/cli.py`` alone turns them into one-line messages and exit codes.  Each carries a ``hint``: what
 to do about it.
 """
 
@@ -79,10 +79,6 @@ class LMServerError(BackendError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
         return (type(self), (self.message, self.hint))  # the hint survives process pools
-
-
-class SearchBudgetExceeded(XanderError):
-    """The search used its whole budget without finding any complete candidate."""
 
 
 class UnsafeQueryError(XanderError):

@@ -3,8 +3,8 @@
 This is the ground floor: it imports only sqlglot and ``xander.errors``.
 
 >>> tree = parse_one_select(extract_sql("Here you go:\\n```sql\\nselect name from singer;\\n```"))
->>> table_names(tree), column_refs(tree)
-(('singer',), (('', 'name'),))
+>>> table_names(tree)
+('singer',)
 """
 
 from __future__ import annotations
@@ -206,19 +206,6 @@ def table_names(tree: exp.Expr) -> tuple[str, ...]:
         if isinstance(n, exp.Table) and isinstance(n.this, exp.Identifier)
     )
     return tuple(dict.fromkeys(n for n in names if n.lower() not in ctes))
-
-
-def column_refs(tree: exp.Expr) -> tuple[tuple[str, str], ...]:
-    """Every column reference as ``(qualifier, name)`` in reading order (``''``: unqualified).
-
-    >>> column_refs(parse_one_select("SELECT T1.a, b FROM t AS T1 WHERE T1.a > 1"))
-    (('T1', 'a'), ('', 'b'), ('T1', 'a'))
-    """
-    return tuple(
-        (n.table, n.name)
-        for n in reading_order(tree)
-        if isinstance(n, exp.Column) and not isinstance(n.this, exp.Star)
-    )
 
 
 def reading_order(tree: exp.Expr) -> Iterator[exp.Expr]:

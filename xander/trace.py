@@ -30,20 +30,17 @@ class Node:
 class Trace:
     """Nodes with their status: open, expanded, pruned (with the diagnostic), complete."""
 
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
+    def __init__(self) -> None:
         self.graph = nx.DiGraph()
 
     def add(self, node: Node, status: str = "open", **attrs: Any) -> None:
-        if not self.enabled:
-            return
         self.graph.add_node(node.id, text=node.text, logprob=round(node.logprob, 4),
                             depth=node.depth, status=status, **attrs)
         if node.parent >= 0:
             self.graph.add_edge(node.parent, node.id)
 
     def mark(self, node_id: int, status: str, **attrs: Any) -> None:
-        if self.enabled and node_id in self.graph:
+        if node_id in self.graph:
             self.graph.nodes[node_id].update(status=status, **attrs)
 
     def prune(self, node: Node, diags: list[Diagnostic]) -> None:
