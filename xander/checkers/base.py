@@ -1,7 +1,8 @@
 """Checkers: symbolic judges of partial and complete SQL.
 
 A checker is a small object with a ``name``, a ``stage`` ("partial" for prefixes the LM is still
-writing, "complete" for whole queries) and ``check(sql, ctx) -> list[Diagnostic]``.  Diagnostics
+writing, "complete" for whole queries), a ``trigger`` (when the search runs it) and
+``check(sql, ctx) -> list[Diagnostic]``.  Diagnostics
 are data: an ``error`` prunes the node (partial) or rejects the candidate (complete), a
 ``warning`` lowers its score, ``info`` is kept for the trace.  Checkers run cheapest first and
 share work through ``CheckContext`` (parsed trees, results), so no query is parsed or executed
@@ -24,6 +25,10 @@ from xander.schema import Schema
 from xander.task import Task
 
 Stage = Literal["partial", "complete"]
+#: When the search runs a checker: ``every-child`` on each child's prefix (partial), ``word-end``
+#: on the parent's prefix when a child starts a new word, so the word is finished (partial),
+#: ``query`` on each finished query (complete).
+Trigger = Literal["every-child", "word-end", "query"]
 
 
 @dataclass
@@ -42,8 +47,6 @@ class CheckContext:
     results: dict[str, QueryResult | str] = field(default_factory=dict)
     #: seconds spent per checker name
     seconds: dict[str, float] = field(default_factory=dict)
-    #: nodes pruned per checker name
-    pruned: dict[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -52,6 +55,7 @@ class Checker(Protocol):
 
     name: str
     stage: Stage
+    trigger: Trigger
 
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
         """Findings about ``sql`` (a prefix for partial checkers, a whole query otherwise)."""

@@ -58,6 +58,7 @@ class ExampleChecker:
 
     name = "examples"
     stage = "complete"
+    trigger = "query"
 
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
         if not ctx.task.examples:

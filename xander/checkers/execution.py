@@ -18,6 +18,7 @@ class SafetyChecker:
 
     name = "safety"
     stage = "complete"
+    trigger = "query"
 
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
         try:
@@ -33,6 +34,7 @@ class DryRunChecker:
 
     name = "dry-run"
     stage = "complete"
+    trigger = "query"
 
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
         try:
@@ -48,6 +50,7 @@ class ExecutionChecker:
 
     name = "execution"
     stage = "complete"
+    trigger = "query"
 
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
         result = ctx.results.get(sql)

@@ -23,7 +23,7 @@ class GrammarChecker:
 
     name = "grammar"
     stage = "partial"
-    on_word_end = False  # judged on every child, not only when a word ends
+    trigger = "every-child"
 
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
         text = sql.lstrip()

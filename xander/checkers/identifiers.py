@@ -25,6 +25,7 @@ class IdentifierChecker:
 
     name = "identifiers"
     stage = "complete"
+    trigger = "query"
 
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
         tree = parsed(sql, ctx)
@@ -54,7 +55,7 @@ class PartialIdentifierChecker:
 
     name = "identifiers"
     stage = "partial"
-    on_word_end = True  # given the prefix up to a finished word, not every child
+    trigger = "word-end"  # given the prefix up to a finished word, not every child
 
     def __init__(self) -> None:
         self._cache: dict[str, list[Diagnostic]] = {}

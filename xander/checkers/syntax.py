@@ -21,6 +21,7 @@ class SyntaxChecker:
 
     name = "syntax"
     stage = "complete"
+    trigger = "query"
 
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
         if parsed(sql, ctx) is None:
