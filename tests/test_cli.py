@@ -54,6 +54,25 @@ def test_unknown_checker(concert_singer):
                             "How many?"), "unknown checker 'magic'")
 
 
+def test_row_options_are_parsed(concert_singer):
+    """``--show-rows`` (rows printed) and ``--max-rows`` (rows kept: [engine] max_rows) are
+    accepted; the run gets as far as the bogus model."""
+    proc = run_cli("ask", "--db", str(concert_singer), "--show-rows", "3", "--max-rows", "10",
+                   "--model", "gpt-17", "How many?")
+    _one_line_error(proc, "unknown model 'gpt-17'")
+
+
+def test_show_rows_prints_that_many(capsys):
+    from xander.api import Result
+    from xander.cli import _print_result
+
+    rows = tuple((f"name{i}",) for i in range(5))
+    _print_result(Result("q", "SELECT name FROM t", columns=("name",), rows=rows), 2)
+    out = capsys.readouterr().out
+    assert "name1" in out and "name2" not in out
+    assert "... 3 more rows" in out and "5 rows," in out
+
+
 def test_schema_command(concert_singer):
     proc = run_cli("schema", "--db", str(concert_singer))
     assert proc.returncode == 0

@@ -1,4 +1,4 @@
-"""The Python API: ``Xander(db, model=...).ask(question) -> Result``.
+"""The Python API: ``Xander(db, model=..., config=...).ask(question) -> Result``.
 
 >>> from xander import Xander                                      # doctest: +SKIP
 >>> Xander("shop.duckdb").ask("top 5 customers by revenue").rows   # doctest: +SKIP
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from xander.checkers import CheckContext, complete_checkers, partial_checkers
-from xander.config import Config
+from xander.config import Config, load_config
 from xander.diagnostic import Diagnostic
 from xander.engines import Engine, open_engine
 from xander.errors import InputError, XanderError
@@ -99,15 +99,25 @@ def _jsonable(v: Any) -> Any:
 
 
 class Xander:
-    """Answers questions about one database with one language model."""
+    """Answers questions about one database with one language model.
+
+    ``db`` is a database file, a folder of data files or an open ``Engine``.  ``config`` is the
+    configuration; without one, ``load_config()`` reads it: the TOML file named by
+    ``$XANDER_CONFIG``, then ``XANDER_<SECTION>_<FIELD>`` environment variables, over the
+    defaults.  ``model`` is a model spec (``embedded``, a ``.gguf`` file, a Hugging Face
+    directory, ``vllm:...``, ``openai:...``) or a loaded ``LM``; without one, the config's
+    ``[lm] model`` (``XANDER_LM_MODEL``) is used.  The model loads at the first question.
+    """
 
     def __init__(
         self,
         db: str | Path | Engine,
-        model: str | LM = "embedded",
+        model: str | LM | None = None,
         config: Config | None = None,
     ) -> None:
-        self.config = config or Config()
+        self.config = config if config is not None else load_config()
+        if model is None:
+            model = self.config.lm.model
         self.engine: Engine = db if isinstance(db, Engine) else open_engine(db)
         self._model_spec = model
         self._lm: LM | None = model if not isinstance(model, str) else None
@@ -192,7 +202,7 @@ class Xander:
             rows=result.rows if result else (),
             error=None if cand.ok else (cand.error or "no result"),
             mode=mode,
-            model=getattr(lm, "name", str(self._model_spec)),
+            model=lm.name,
             seconds=total,
             timings={
                 "total": total,

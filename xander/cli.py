@@ -84,7 +84,14 @@ def ask(
     disable: Annotated[
         list[str] | None, typer.Option("--disable", help="Switch a checker off (ablation).")
     ] = None,
-    max_rows: Annotated[int, typer.Option("--max-rows", help="Rows to print.")] = 20,
+    show_rows: Annotated[
+        int, typer.Option("--show-rows", help="Rows to print (--json gives every row kept).")
+    ] = 20,
+    max_rows: Annotated[
+        int | None, typer.Option("--max-rows", help="Rows kept from the result ([engine] "
+                                 "max_rows); the rest is dropped and the result marked "
+                                 "truncated.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the search tree as JSON here.")
@@ -100,7 +107,7 @@ def ask(
 
     cfg = _config(
         config,
-        engine={"timeout": timeout},
+        engine={"timeout": timeout, "max_rows": max_rows},
         lm={"model": _model_spec(model, model_name), "grammar": grammar},
         search={
             "mode": "greedy" if greedy else None,
@@ -121,14 +128,14 @@ def ask(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), default=str))
     else:
-        _print_result(result, max_rows)
+        _print_result(result, show_rows)
         if explain and result.trace is not None:
             typer.echo(result.trace.explain(), err=False)
     if result.error:
         raise typer.Exit(1)
 
 
-def _print_result(result, max_rows: int) -> None:
+def _print_result(result, show_rows: int) -> None:
     from rich.console import Console
     from rich.syntax import Syntax
     from rich.table import Table
@@ -140,10 +147,10 @@ def _print_result(result, max_rows: int) -> None:
         console.print(f"[red]error:[/red] {result.error}", markup=True, highlight=False)
     else:
         table = Table(*result.columns, show_lines=False)
-        for row in result.rows[:max_rows]:
+        for row in result.rows[:show_rows]:
             table.add_row(*("NULL" if v is None else str(v) for v in row))
         console.print(table)
-        more = len(result.rows) - max_rows
+        more = len(result.rows) - show_rows
         if more > 0 or result.truncated:
             console.print(f"... {max(more, 0)} more rows{' (truncated)' if result.truncated else ''}")
     tok = result.lm_tokens

@@ -26,7 +26,8 @@ class EngineConfig:
 @dataclass(frozen=True, slots=True)
 class LMConfig:
     model: str = "embedded"
-    """``embedded``, a GGUF file, or a Hugging Face model directory."""
+    """``embedded``, a GGUF file, a Hugging Face model directory, ``vllm:<dir>`` or
+    ``openai:<url>``; ``Xander(db)`` and ``xander ask`` use it when no model is given."""
     max_tokens: int = 256
     """Most SQL tokens generated for one query."""
     max_schema_chars: int = 12_000
@@ -49,7 +50,9 @@ class SearchConfig:
     branch_logprob: float = -3.0
     """Alternatives less likely than this (nats below the best child) are not queued."""
     max_expansions: int = 400
-    """LM calls (one next-token distribution each) per question."""
+    """Search expansions per question: the next-token distributions the search asks for,
+    whether each one is a backend request or a hit in the lookahead cache (one backend request
+    can answer several expansions), so this bounds the search, not the LM calls."""
     max_candidates: int = 4
     """Complete candidates to collect before choosing; the first clean one stops early."""
     deadline_s: float = 30.0
@@ -61,8 +64,6 @@ class SearchConfig:
     """Try AST repairs on candidates that fail identifier or engine checks."""
     disabled_checkers: tuple[str, ...] = ()
     """Checkers switched off (ablations); ``safety`` and ``execution`` always run."""
-    seed: int = 0
-    """Seed for any sampling; the search itself is deterministic."""
     prefetch: int = 0
     """Backends that batch (vLLM, servers): when the search asks for a greedy path, it also
     asks, in the same batch, for the paths of this many of the best queued nodes it has none
