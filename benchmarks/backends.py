@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from spider import DEFAULT_DATA, _commit, _machine
+from spider import DEFAULT_DATA, _machine
 
-from xander.bench.runner import RunSpec, read_records, run, summarize
+from xander.bench.runner import RunSpec, code_commit, read_records, run, summarize
 from xander.config import load_config
 from xander.lm.registry import load_lm
 
@@ -54,6 +54,7 @@ def main() -> None:
     timings_path = out_dir / "wall.json"
     wall = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     cfg = load_config(None)
+    commit = code_commit(ROOT)  # the code that runs, taken before the runs
     for config in args.config:
         label, model, conc = _parse(config)
         start = time.perf_counter()
@@ -73,7 +74,7 @@ def main() -> None:
             records = run(spec)
             if fresh:
                 wall[key] = {"seconds": time.perf_counter() - start, "n": len(records),
-                             "model": model, "concurrency": conc, "commit": _commit()}
+                             "model": model, "concurrency": conc, "commit": commit}
                 timings_path.write_text(json.dumps(wall, indent=1))
     rows = []  # every run under this name, this invocation's and earlier ones
     for key, w in sorted(wall.items()):
@@ -90,14 +91,15 @@ def main() -> None:
         f"- command: `python benchmarks/backends.py {' '.join(sys.argv[1:])}`",
         f"- data: `{args.data}`, {args.limit} seeded Spider dev questions (seed {args.seed})",
         f"- machine: {_machine()}",
-        f"- commit: {_commit()} (each run's own commit is in wall.json)",
-        ("- s/q (throughput) = wall clock of the whole run / questions, with `concurrency` "
-        "questions in flight, after the model is loaded (load times are in wall.json); "
-        "median latency = median seconds of one question. With concurrency > 1 the search's "
-        "wall-clock deadline is multiplied by the concurrency (questions wait for shared "
-        "batches); expansions and candidates budgets are unchanged."),
+        f"- commit: {commit} (each run's own commit is in wall.json and in its records)",
+        ("- wall s / q (throughput) = wall clock of the whole run / questions, with "
+        "`concurrency` questions in flight, after the model is loaded (load times are in "
+        "wall.json); median s/q (latency) = median seconds of one question. With "
+        "concurrency > 1 the search's wall-clock deadline is multiplied by the concurrency "
+        "(questions wait for shared batches); expansions and candidates budgets are unchanged."),
         "",
-        "| config | model | concurrency | mode | n | EX | exec errors | median latency s | s/q (throughput) |",
+        ("| config | model | concurrency | mode | n | EX | exec errors | median s/q (latency) "
+         "| wall s / q (throughput) |"),
         "|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for label, model, conc, mode, n, ex, err, med, tput in rows:

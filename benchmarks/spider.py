@@ -16,30 +16,19 @@ import argparse
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xander.bench.report import write_report
-from xander.bench.runner import RunSpec, run, summarize
+from xander.bench.report import coverage, write_report
+from xander.bench.runner import RunSpec, code_commit, run, select_examples, summarize
 from xander.config import load_config
 
 DEFAULT_DATA = Path(os.environ.get("XANDER_DATA", ROOT.parent / "shared" / "data")) / "spider"
-
-
-def _commit() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "xander"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 def _machine() -> str:
@@ -76,7 +65,7 @@ def main() -> None:
                     help="questions in flight (threads sharing one backend: vLLM, servers)")
     ap.add_argument("--config", type=Path, default=None)
     args = ap.parse_args()
-    commit = _commit()  # the code that runs, recorded before the run
+    commit = code_commit(ROOT)  # the code that runs (any tracked change but results: +dirty)
     out_dir = ROOT / "benchmarks" / "results" / args.name
     cfg = load_config(args.config)
     spec = RunSpec(data=args.data, out=out_dir / "run.jsonl", modes=tuple(args.mode or ["greedy"]),
@@ -91,12 +80,16 @@ def main() -> None:
     command = "python benchmarks/spider.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from xander.lm.registry import load_lm
 
-    model = getattr(load_lm(args.model), "name", args.model) if args.model else args.model
+    model = load_lm(args.model).name if args.model else args.model
     n_q = len({r["id"] for r in records})
+    if args.limit:
+        questions = f"{n_q} questions, seeded sample (seed {args.seed})"
+    else:
+        examples, skipped = select_examples(spec)
+        questions = coverage(n_q, len(examples) + len(skipped), [asdict(s) for s in skipped])
     header = "\n".join([
         f"- command: `{command}`",
-        f"- data: `{args.data}` ({args.file or 'dev.json'}), {n_q} questions"
-        + (f", seeded sample (seed {args.seed})" if args.limit else ""),
+        f"- data: `{args.data}` ({args.file or 'dev.json'}), {questions}",
         f"- model: {model} ({_backend(args.model)}, CPU)",
         f"- machine: {_machine()}",
         f"- commit: {commit}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,8 +14,8 @@ import time
 import pytest
 
 from tests.conftest import ROOT, SPIDER
-from xander.bench.report import accuracy_vs_budget, by_difficulty, markdown
-from xander.bench.runner import _repair_tail, mode_config, read_records, summarize
+from xander.bench.report import accuracy_vs_budget, by_difficulty, coverage, markdown
+from xander.bench.runner import _repair_tail, code_commit, mode_config, read_records, summarize
 from xander.config import Config
 from xander.errors import InputError
 
@@ -54,6 +55,54 @@ def test_summary_and_report_numbers():
     assert accuracy_vs_budget(recs, "greedy", [0.5, 1.0, 5.0]) == [0.0, 0.75, 0.75]
     text = markdown(recs, "t")
     assert "| greedy | 4 | 0.750 | 0.250 |" in text and "no such column: x" in text
+
+
+def test_report_columns_say_latency_and_coverage_says_what_ran():
+    text = markdown(_records(1, 1), "t")
+    assert "| median s/q (latency) | p90 s/q (latency) | mean s/q (latency) |" in text
+    skipped = [{"db_id": "gone", "reason": "database file missing: /x/gone.sqlite"}] * 2
+    assert coverage(3, 5, skipped) == "3 of 5 questions (gone's database is missing; its 2 are " \
+        "skipped)"
+    assert coverage(2, 5, skipped) == "2 of 5 questions (gone's database is missing; its 2 are " \
+        "skipped; 1 not run yet)"
+
+
+def _git(root, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_commit_is_dirty_for_any_tracked_change_outside_results(tmp_path):
+    for name in ("xander/a.py", "grammars/sql.lark", "benchmarks/results/r/report.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "c")
+    rev = _git(tmp_path, "rev-parse", "--short", "HEAD")
+    assert code_commit(tmp_path) == rev
+    (tmp_path / "benchmarks/results/r/report.md").write_text("rerun\n")  # results: clean
+    (tmp_path / "notes.txt").write_text("untracked\n")
+    assert code_commit(tmp_path) == rev
+    (tmp_path / "grammars/sql.lark").write_text("changed\n")  # not only xander/ counts
+    assert code_commit(tmp_path) == rev + "+dirty"
+    assert code_commit(tmp_path / "nowhere") == "unknown"
+
+
+def test_every_record_carries_the_commit(tmp_path, monkeypatch):
+    from xander.bench import runner
+
+    data = tmp_path / "spider"
+    (data / "database" / "shop").mkdir(parents=True)
+    sqlite3.connect(data / "database" / "shop" / "shop.sqlite").execute(
+        "CREATE TABLE item(id INTEGER)").connection.close()
+    (data / "dev.json").write_text(json.dumps(
+        [{"db_id": "shop", "question": f"q{i}", "query": "SELECT 1"} for i in range(3)]))
+    monkeypatch.setattr(runner, "code_commit", lambda root=None: "abc1234+dirty")
+    monkeypatch.setattr(runner, "predict", lambda ex, mode, spec: {
+        "id": ex.id, "mode": mode, "correct": True, "exec_error": None, "gold_error": None})
+    records = runner.run(runner.RunSpec(data=data, out=tmp_path / "run.jsonl"), progress=False)
+    assert [r["commit"] for r in records] == ["abc1234+dirty"] * 3
 
 
 @pytest.mark.slow

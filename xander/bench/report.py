@@ -49,12 +49,36 @@ def accuracy_vs_budget(records: Sequence[dict[str, Any]], mode: str,
             for b in budgets]
 
 
+def coverage(n_run: int, n_total: int, skipped: Sequence[dict[str, Any]]) -> str:
+    """How many of a question file's questions a run covers, and why the others are missing
+    (``skipped``: the runner's ``Skipped`` records as dicts).
+
+    >>> coverage(972, 1034, [{"db_id": "wta_1", "reason": "database file missing: x"}] * 62)
+    "972 of 1,034 questions (wta_1's database is missing; its 62 are skipped)"
+    >>> coverage(200, 200, [])
+    '200 questions'
+    """
+    if n_run == n_total:
+        return f"{n_total:,} questions"
+    why = []
+    for db in dict.fromkeys(s["db_id"] for s in skipped):
+        mine = [s for s in skipped if s["db_id"] == db]
+        if all(s["reason"].startswith("database file missing") for s in mine):
+            why.append(f"{db}'s database is missing; its {len(mine)} are skipped")
+        else:
+            why.append(f"{len(mine)} of {db} skipped: {mine[0]['reason']}")
+    missing = n_total - n_run - len(skipped)
+    if missing > 0:
+        why.append(f"{missing} not run yet")
+    return f"{n_run:,} of {n_total:,} questions" + (f" ({'; '.join(why)})" if why else "")
+
+
 def markdown(records: Sequence[dict[str, Any]], title: str, header: str = "",
              max_failures: int = 40) -> str:
     summary = summarize(records)
     lines = [f"# {title}", "", header, "",
-             ("| mode | n | EX | exec errors | median s | p90 s | mean s | LM tokens/q "
-             "| LM time | checker time |"),
+             ("| mode | n | EX | exec errors | median s/q (latency) | p90 s/q (latency) "
+             "| mean s/q (latency) | LM tokens/q | LM time | checker time |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for mode, s in summary.items():
         lines.append(

@@ -9,6 +9,9 @@ any mode with ``+examples`` appended is the seed paper's "with examples" setting
 row of the gold result is given as an example tuple.  That uses the gold at inference time and
 is reported apart from the standard setting.
 
+Every record carries ``commit``: the code it ran at (``code_commit()``, taken when the run
+starts; ``+dirty`` when tracked files differ from that commit).
+
 Parallelism: ``workers`` processes each load their own model (llama.cpp: the cores are split
 between them); ``concurrency`` keeps that many questions in flight as threads of one process
 sharing one backend, which is what batching backends (vLLM in-process, OpenAI-compatible
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -125,6 +129,43 @@ def _repair_tail(path: Path) -> None:
         fh.truncate(data.rfind(b"\n") + 1)
 
 
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+
+def _checkout() -> Path | None:
+    """The git work tree this module is tracked in (None for an installed copy)."""
+    here = Path(__file__).resolve()
+    try:
+        if _git(here.parent, "ls-files", "--error-unmatch", here.name).returncode != 0:
+            return None
+        top = _git(here.parent, "rev-parse", "--show-toplevel")
+    except OSError:
+        return None
+    return Path(top.stdout.strip()) if top.returncode == 0 else None
+
+
+def code_commit(root: Path | None = None) -> str:
+    """The commit the code runs at, as a short hash; ``+dirty`` when any tracked file outside
+    ``benchmarks/results/`` differs from it (code, grammars, configs, scripts: untracked files
+    are not counted); ``unknown`` outside a git checkout (e.g. an installed package).
+
+    ``root``: the work tree (default: the one holding this module).
+    """
+    root = root or _checkout()
+    if root is None:
+        return "unknown"
+    try:
+        rev = _git(root, "rev-parse", "--short", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                     ":(exclude)benchmarks/results")
+    except OSError:
+        return "unknown"
+    if rev.returncode != 0 or dirty.returncode != 0:
+        return "unknown"
+    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 # -- prediction (runs in worker processes) ---------------------------------------------------------
 _XANDERS: dict[tuple[str, str, int], Any] = {}  # one per database, model and thread
 
@@ -200,6 +241,7 @@ def run(spec: RunSpec, on_record: Callable[[dict[str, Any]], None] | None = None
     """Run what is missing from ``spec.out``; return every record of the file."""
     for m in spec.modes:
         mode_config(m, spec.config)  # fail early on a bad mode name
+    commit = code_commit()  # the code that runs, taken before the run
     examples, skipped = select_examples(spec)
     todo = pending(spec, examples)
     spec.out.parent.mkdir(parents=True, exist_ok=True)
@@ -217,6 +259,7 @@ def run(spec: RunSpec, on_record: Callable[[dict[str, Any]], None] | None = None
     try:
         with spec.out.open("a", encoding="utf-8") as fh:
             for record in _results(todo, spec):
+                record["commit"] = commit
                 fh.write(json.dumps(record, default=str) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
