@@ -171,7 +171,7 @@ class Xander:
         prompt = build_prompt(lm, schema, task, self.config.lm.max_schema_chars)
         ctx = CheckContext(
             schema, self.engine, task, self.config.engine.timeout, self.config.engine.max_rows,
-            getattr(self.engine, "files", ()),
+            self.engine.allowed_files,
         )
         disabled = self.config.search.disabled_checkers
         trace = None
