@@ -1,4 +1,4 @@
-"""The SQL grammar (grammars/sql.lark) and its prefix checker (xander/grammar.py).
+"""The SQL grammar (grammars/sql.lark) and its prefix checker (xander/grammar/).
 
 No model is needed.  Accept / reject / "valid prefix but incomplete" tables, then the real
 Spider dev gold queries (the base grammar and each database's specialised grammar), then the
@@ -8,6 +8,7 @@ exports for llguidance and GBNF servers.
 from __future__ import annotations
 
 import doctest
+import importlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from lark import Lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-import xander.grammar as grammar_module
+import xander.grammar.prefix as prefix_module
 from xander.errors import SchemaError
 from xander.grammar import (
     PrefixChecker,
@@ -281,8 +282,10 @@ def test_grammar_is_lalr_without_conflicts() -> None:
     assert not [m for m in records if "conflict" in m.lower()]
 
 
-def test_doctests() -> None:
-    assert doctest.testmod(grammar_module).failed == 0
+@pytest.mark.parametrize("module", ["xander.grammar", "xander.grammar.text",
+                                    "xander.grammar.prefix", "xander.grammar.exports"])
+def test_doctests(module: str) -> None:
+    assert doctest.testmod(importlib.import_module(module)).failed == 0
 
 
 # ---------------------------------------------------------------- lexer and parser internals
@@ -297,14 +300,14 @@ def test_keywords_are_reserved_and_case_insensitive() -> None:
 
 def regex_terminals() -> list[str]:
     return [t.name for t in lark_parser().terminals
-            if t.name in grammar_module._PARTIAL]
+            if t.name in prefix_module._PARTIAL]
 
 
 @pytest.mark.parametrize("name", ["IDENT", "NUMBER", "SQSTRING", "DQSTRING", "BQIDENT",
                                   "BRIDENT"])
 def test_every_prefix_of_a_lexeme_is_a_partial_match(name: str) -> None:
     terminal = next(t for t in lark_parser().terminals if t.name == name)
-    partial = re.compile(grammar_module._PARTIAL[name])
+    partial = re.compile(prefix_module._PARTIAL[name])
 
     @settings(max_examples=60, deadline=None)
     @given(st.from_regex(terminal.pattern.to_regexp(), fullmatch=True))
@@ -319,7 +322,7 @@ def test_every_prefix_of_a_lexeme_is_a_partial_match(name: str) -> None:
     ("DQSTRING", '"a"x'), ("IDENT", "1a"), ("BRIDENT", "[a]]"), ("BQIDENT", "`a` "),
 ])
 def test_partial_patterns_reject_non_prefixes(name: str, text: str) -> None:
-    assert not re.fullmatch(grammar_module._PARTIAL[name], text)
+    assert not re.fullmatch(prefix_module._PARTIAL[name], text)
 
 
 # ---------------------------------------------------------------- specialisation
