@@ -15,15 +15,22 @@ database.  Regenerating a fixture is a deliberate act: review every changed line
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import spider_db
+from xander.checkers.base import CheckContext
+from xander.checkers.execution import ExecutionChecker
+from xander.diagnostic import Diagnostic
 from xander.engines import open_engine
+from xander.engines.profile import profile
 from xander.linking import link, parse, string_literals_for_unknown_quoted
-from xander.repair import link_repairs
+from xander.repair import RULES, link_repairs, repairs_for
 from xander.schema import Schema
+from xander.scoring import Candidate
+from xander.task import Task
 
 FIXTURES = Path(__file__).parent / "fixtures" / "repair"
 
@@ -59,3 +66,75 @@ def test_repair_keeps_string_literal_case(concert_singer):
                  "WHERE T1.Country = 'United States'", "sqlite")
     fixed = link_repairs(tree, schema)
     assert fixed is not None and "'United States'" in fixed[0].sql("sqlite")
+
+
+# ---------------------------------------------------------------- the rules through repairs_for
+
+
+def _two_tables(tmp_path: Path, engine: str) -> Path:
+    """A database whose tables ``a`` and ``b`` both have a column ``name``."""
+    ddl = ["CREATE TABLE b (id INTEGER PRIMARY KEY, name VARCHAR)",
+           "CREATE TABLE a (id INTEGER PRIMARY KEY, name VARCHAR, b_id INTEGER REFERENCES b(id))",
+           "INSERT INTO b VALUES (1, 'Blue'), (2, 'Green')",
+           "INSERT INTO a VALUES (1, 'Ann', 1), (2, 'Bo', 2)"]
+    if engine == "duckdb":
+        import duckdb
+
+        path = tmp_path / "two.duckdb"
+        con = duckdb.connect(str(path))
+    else:
+        import sqlite3
+
+        path = tmp_path / "two.sqlite"
+        con = sqlite3.connect(path)
+    for statement in ddl:
+        con.execute(statement)
+    con.commit()
+    con.close()
+    return path
+
+
+def _failed(sql: str, path: Path) -> tuple[Candidate, CheckContext]:
+    """``sql`` as the search sees it after the execution checker refused it."""
+    engine = open_engine(path)
+    ctx = CheckContext(Schema.from_engine(engine), engine, Task("Who is in which colour?"))
+    diags = ExecutionChecker().check(sql, ctx)
+    return Candidate(sql, diagnostics=tuple(diags)), ctx
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_ambiguous_column_is_qualified_on_each_engine(tmp_path, engine):
+    sql = "SELECT name FROM a JOIN b ON a.b_id = b.id ORDER BY a.id"
+    cand, ctx = _failed(sql, _two_tables(tmp_path, engine))
+    assert [d.code for d in cand.diagnostics] == ["engine-error"], cand.diagnostics
+    assert ctx.schema.dialect == engine
+    fixed = "SELECT a.name FROM a JOIN b ON a.b_id = b.id ORDER BY a.id"
+    assert repairs_for(cand, ctx) == [(fixed, "qualify ambiguous name")]
+    assert ctx.engine.execute(fixed).rows == (("Ann",), ("Bo",))
+
+
+def test_ambiguous_rule_needs_the_engine_pattern(tmp_path, monkeypatch):
+    """An engine profile without an ``ambiguous-column`` pattern gets no such repair."""
+    cand, ctx = _failed("SELECT name FROM a JOIN b ON a.b_id = b.id",
+                        _two_tables(tmp_path, "duckdb"))
+    bare = dataclasses.replace(profile("duckdb"), error_patterns={})
+    monkeypatch.setattr("xander.repair.ambiguous.profile", lambda dialect: bare)
+    assert repairs_for(cand, ctx) == []
+
+
+def test_every_rule_declares_what_it_answers():
+    assert [rule.name for rule in RULES] == ["link", "ambiguous", "literal", "order", "swap"]
+    for rule in RULES:
+        assert isinstance(rule.answers, frozenset) and rule.answers
+
+
+def test_rules_run_only_for_the_diagnostics_they_answer(tmp_path):
+    """A link problem is mended by the link rule; the same query with no diagnostic is not."""
+    path = _two_tables(tmp_path, "sqlite")
+    engine = open_engine(path)
+    ctx = CheckContext(Schema.from_engine(engine), engine, Task("Names?"))
+    sql = "SELECT nme FROM a"
+    unknown = Diagnostic("schema", "unknown-column", "no table in scope has a column 'nme'")
+    assert repairs_for(Candidate(sql, diagnostics=(unknown,)), ctx) == [
+        ("SELECT name FROM a", "closest column nme -> name")]
+    assert repairs_for(Candidate(sql), ctx) == []
