@@ -55,7 +55,9 @@ class Candidate:
 
 
 def mean_logprob(logprob: float, n_tokens: int) -> float:
-    """>>> mean_logprob(-2.0, 4)
+    """Mean log-probability per token.
+
+    >>> mean_logprob(-2.0, 4)
     -0.5
     """
     return logprob / max(1, n_tokens)

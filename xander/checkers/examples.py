@@ -28,7 +28,9 @@ def _number(x: Any) -> float | None:
 
 
 def cell_matches(cell: str, value: Any) -> bool:
-    """>>> cell_matches("3", 3), cell_matches("france", "France"), cell_matches("3.0", 3)
+    """Whether a typed example cell matches a result value.
+
+    >>> cell_matches("3", 3), cell_matches("france", "France"), cell_matches("3.0", 3)
     (True, True, True)
     """
     if value is None:
@@ -40,7 +42,9 @@ def cell_matches(cell: str, value: Any) -> bool:
 
 
 def row_matches(example: Sequence[str], row: Sequence[Any]) -> bool:
-    """>>> row_matches(("France", "3"), (3, "France")), row_matches(("Spain",), ("France", 1))
+    """Whether an example row matches a result row (cells in any column order).
+
+    >>> row_matches(("France", "3"), (3, "France")), row_matches(("Spain",), ("France", 1))
     (True, False)
     """
     if len(example) > len(row):
