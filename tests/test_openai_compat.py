@@ -31,7 +31,8 @@ import pytest
 from tests.conftest import ROOT, SPIDER, assert_grammar_forces_the_schema, run_cli
 from xander.errors import LMServerError, ModelNotFoundError
 from xander.lm.base import LM
-from xander.lm.openai_compat import OpenAICompatLM, parse_logprobs, parse_spec
+from xander.lm.openai_compat import OpenAICompatLM, parse_spec
+from xander.lm.openai_wire import parse_logprobs
 from xander.lm.registry import resolve
 
 # -- a fake server ---------------------------------------------------------------------------------
@@ -219,6 +220,7 @@ def test_spec_parsing_and_registry():
 def test_protocol_against_a_vllm_like_server(fake):
     lm = OpenAICompatLM(fake.url)
     assert isinstance(lm, LM) and lm.name == "fake-model" and lm.flavor.name == "vllm"
+    assert lm.supports_paths and lm.path_tokens == 24  # replies name their tokens by id
     assert lm.eos_tokens == {1001, 1002}
     text = lm.chat_prompt("sys", "q?", "```sql\n")
     assert text == ("<|im_start|>system\nsys<|im_end|>\n<|im_start|>user\nq?<|im_end|>\n"
@@ -237,10 +239,14 @@ def test_protocol_against_a_vllm_like_server(fake):
     assert (done.text, done.tokens, done.finish_reason) == ("111", (49, 49, 49), "stop")
     assert done.logprob == pytest.approx(-0.3) and done.prompt_tokens == len(ids)
     assert lm.complete(ids, max_tokens=2).finish_reason == "length"
-    assert lm.score(ids, [49, 50]) == [-1.0, -1.0]  # the fake echoes -1 for prompt tokens
     st = lm.stats()
     assert st.calls == 4 and st.generated_tokens == 2 and st.prompt_tokens > 4 * len(ids)
     assert st.seconds > 0
+    fake.requests.clear()
+    paths = lm.top_k_paths([ids, [*ids, 49]], 2, 4)  # greedy paths, one request for both
+    assert len(fake.paths("/v1/completions")) == 1
+    assert [[t for t, _ in p] for p in paths] == [[49, 49, 49, 1001]] * 2
+    assert [(c.token, c.logprob) for c in paths[0][0][1]] == [(49, -0.1), (50, -2.5)]
 
 
 def test_text_only_server_gets_text_prompts_and_text_keys():
@@ -248,6 +254,7 @@ def test_text_only_server_gets_text_prompts_and_text_keys():
     try:
         lm = OpenAICompatLM(fake.url, model_name="anything")
         assert lm.flavor.name == "llama-cpp-python"
+        assert not lm.supports_paths and lm.path_tokens == 0  # its replies name tokens by text
         text = lm.chat_prompt("sys", "q?", "")
         ids = lm.tokenize(text)
         # its detokenizer drops special tokens
@@ -263,7 +270,6 @@ def test_text_only_server_gets_text_prompts_and_text_keys():
                                                            (1001, -3.0), (51, -4.0)]
         done = lm.complete(ids, max_tokens=10)
         assert (done.text, done.tokens, done.logprob) == ("111", (49, 49, 49), -0.1 * 3)
-        assert lm.score(ids, [50, 51]) == [-2.5, -4.0]  # each token forced by a logit bias
     finally:
         fake.close()
 
@@ -458,8 +464,6 @@ def test_server_agrees_with_the_in_process_model(llama_server, embedded_lm):
             # Q4 matmuls round differently per batch split: log-probabilities of the runners-up
             # move by up to ~0.14 (seen: -2.60 vs -2.73, -9.03 vs -8.95), so compare probabilities.
             assert math.exp(c.logprob) == pytest.approx(math.exp(local_lp[c.token]), abs=0.03)
-    cont = lm.tokenize("SELECT COUNT(*)")
-    assert lm.score(ids, cont) == pytest.approx(embedded_lm.score(ids, cont), abs=0.05)
     remote_done = lm.complete(ids, max_tokens=12, stop=("```",))
     local_done = embedded_lm.complete(ids, max_tokens=12, stop=("```",))
     assert remote_done.text == local_done.text

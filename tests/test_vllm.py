@@ -88,12 +88,16 @@ def test_threads_share_batches(vllm_lm):
     assert before.calls >= 1 and before.generated_tokens > 0
 
 
-def test_score_matches_complete(vllm_lm):
+def test_top_k_and_path_match_complete(vllm_lm):
     prompt = vllm_lm.tokenize(vllm_lm.chat_prompt("You write SQL.", QUESTION, "```sql\n"))
     c = vllm_lm.complete(prompt, max_tokens=12, stop=["```"])
-    scores = vllm_lm.score(prompt, list(c.tokens))
-    assert len(scores) == len(c.tokens) and all(s <= 0 for s in scores)
-    assert abs(sum(scores) - c.logprob) < 0.05
+    steps = vllm_lm.top_k([prompt + list(c.tokens[:i]) for i in range(len(c.tokens))], 1)
+    assert [s[0].token for s in steps] == list(c.tokens)  # greedy: each step's best
+    assert all(s[0].logprob <= 0 for s in steps)
+    assert abs(sum(s[0].logprob for s in steps) - c.logprob) < 0.05
+    path = vllm_lm.top_k_path(prompt, 3, len(c.tokens))
+    assert [t for t, _ in path] == list(c.tokens)
+    assert [cs[0].token for _, cs in path] == list(c.tokens)
 
 
 def test_ask_with_search_through_vllm(vllm_lm):

@@ -91,8 +91,9 @@ def test_backend_speaks_vllm(vllm_server, embedded_lm):
     assert [r[0].token for r in remote] == [x[0].token for x in local]
     done = lm.complete(ids, max_tokens=16, stop=("```",))
     assert done.text.strip().upper().startswith("SELECT COUNT(*) FROM SINGER")
-    scores = lm.score(ids, list(done.tokens))
-    assert len(scores) == len(done.tokens) and sum(scores) == pytest.approx(done.logprob, abs=0.05)
+    steps = lm.top_k([[*ids, *done.tokens[:i]] for i in range(len(done.tokens))], 1)
+    assert [s[0].token for s in steps] == list(done.tokens)  # one request, greedy at each step
+    assert sum(s[0].logprob for s in steps) == pytest.approx(done.logprob, abs=0.05)
 
 
 def test_ask_through_vllm_serve(vllm_server, concert_singer):

@@ -74,14 +74,30 @@ class LMStats:
     seconds: float = 0.0
 
 
+#: A greedy path: for each position of the greedy continuation, the token taken there and the
+#: top-k at that position (the token's own choice included).
+TokenPath = list[tuple[int, list[TokenChoice]]]
+
+
 @runtime_checkable
 class LM(Protocol):
-    """A language model backend."""
+    """A language model backend.
+
+    Capabilities are declared as attributes, never probed: ``supports_paths`` says whether the
+    backend is also a ``PathLM`` whose paths are worth asking for.
+    """
 
     #: Human-readable model name (for reports).
     name: str
     #: Token id that ends generation (end of turn).
     eos_tokens: frozenset[int]
+    #: True for a backend that pays per request (vLLM, servers) and returns, in one request, a
+    #: greedy path with its top-k at every position: it implements ``PathLM``, and the search
+    #: walks those paths through ``xander.lm.lookahead.Lookahead``.  False in-process, where a
+    #: step is one cached decoding step anyway.
+    supports_paths: bool
+    #: Positions per path request (0: no paths, even where ``supports_paths``).
+    path_tokens: int
 
     def chat_prompt(self, system: str, user: str, assistant_prefix: str = "") -> str:
         """The raw prompt text for one chat turn, ending where the assistant starts writing."""
@@ -116,10 +132,21 @@ class LM(Protocol):
         """
         ...
 
-    def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
-        """Log-probability of each continuation token given the prefix and earlier tokens."""
-        ...
-
     def stats(self) -> LMStats:
         """Counters since creation."""
+        ...
+
+
+@runtime_checkable
+class PathLM(LM, Protocol):
+    """A backend that returns greedy paths (those with ``supports_paths = True``)."""
+
+    def top_k_path(self, prefix: Sequence[int], k: int, n: int) -> TokenPath:
+        """Greedy continuation of ``prefix`` for up to ``n`` tokens: at each position the token
+        taken and the ``k`` most likely tokens there, in one request ([] when the backend
+        cannot give one here: the caller then steps with ``top_k``)."""
+        ...
+
+    def top_k_paths(self, prefixes: Sequence[Sequence[int]], k: int, n: int) -> list[TokenPath]:
+        """``top_k_path`` of several prefixes, in one batch (one request where it can)."""
         ...

@@ -46,6 +46,9 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 class LlamaCppLM:
     """A GGUF model run in-process by llama.cpp on the CPU."""
 
+    supports_paths = False  # a step is one cached decoding step: nothing to save per request
+    path_tokens = 0
+
     def __init__(
         self,
         model_path: str | Path,
@@ -237,16 +240,6 @@ class LlamaCppLM:
         if self._masks is None:
             self._masks = Masks.for_llama(self._llm, self._n_vocab, self.eos_tokens)
         return self._masks
-
-    @_locked
-    def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
-        scores = []
-        seq = list(prefix)
-        for tok in continuation:
-            lp = self._advance(seq)
-            scores.append(float(lp[tok]))
-            seq.append(tok)
-        return scores
 
     def stats(self) -> LMStats:
         return LMStats(**self._stats)

@@ -1,40 +1,31 @@
 """OpenAI-compatible server backend: ``vllm serve``, llama-cpp-python's server, llama.cpp's server.
 
 The black-box counterpart of ``llamacpp.py``: the model runs in another process (or on another
-machine, e.g. a GPU box) and is reached over HTTP with the stdlib only.  Every LM protocol method
-maps onto ``POST /v1/completions``:
+machine, e.g. a GPU box) and is reached over HTTP (``xander.lm.http``: replicas, retries,
+timeouts).  Every LM protocol method maps onto ``POST /v1/completions``
+(``xander.lm.openai_wire``: flavors, bodies, log-probabilities):
 
 * ``complete`` sends the prompt and asks for ``logprobs=1`` so the chosen tokens' log-probabilities
   add up to ``Completion.logprob``;
 * ``top_k`` asks for one token at temperature 0 with ``logprobs=k`` and reads the alternatives
   (vLLM takes all prefixes in one request, the others get concurrent requests);
-* ``score`` echoes the prompt with its log-probabilities (vLLM) or forces each continuation token
-  with a logit bias and reads its raw log-probability (the others).
+* ``top_k_path`` asks for ``n`` greedy tokens with their alternatives (vLLM only: the other
+  servers do not name the tokens of a reply by id, so ``supports_paths`` is False there).
 
-Servers differ in how they tokenize and what a prompt may be; the first one of ``FLAVORS`` whose
-tokenizer endpoint answers is used.  vLLM and llama.cpp's server take token ids as the prompt;
-llama-cpp-python's server takes text only, so the ids are turned back into text, special tokens
-included, which it tokenizes again (into the same ids unless a search chose a non-canonical
-split).  Several base URLs are replicas used round-robin.  A server that is down, answers
-5xx or times out is retried with exponential backoff; then, as for a 4xx answer or a reply that
-is not what the API promises, an ``LMServerError`` names the server and the problem.
+The first flavor whose tokenizer endpoint answers is used.  vLLM and llama.cpp's server take token
+ids as the prompt; llama-cpp-python's server takes text only, so the ids are turned back into
+text, special tokens included, which it tokenizes again (into the same ids unless a search chose
+a non-canonical split).
 """
 
 from __future__ import annotations
 
-import http.client
-import itertools
-import json
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 
 from xander.errors import (
     BackendError,
@@ -42,104 +33,40 @@ from xander.errors import (
     MissingDependencyError,
     ModelNotFoundError,
 )
-from xander.lm.base import EOS_STRINGS, Completion, Grammar, LMStats, TokenChoice, chatml
-
-T = TypeVar("T")
-
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_TRIES = 3
-DEFAULT_BACKOFF = 0.5  # seconds before the second try; doubled before each later one
-DEFAULT_CONCURRENCY = 8
-MAX_LOGPROBS = 20  # vLLM's default --max-logprobs
-START_HINT = ("start it, e.g. `vllm serve <model>` or `python -m llama_cpp.server --model <gguf>`, "
-              "or check --model")
-#: Special tokens that may appear in a chat prompt; text-only servers get them back as text.
-SPECIAL_STRINGS = (*EOS_STRINGS, "<|im_start|>", "<|begin_of_text|>", "<|start_header_id|>",
-                   "<|end_header_id|>")
-_BIAS = 100.0  # a logit bias no other token can beat
-
-
-@dataclass(frozen=True, slots=True)
-class ServerFlavor:
-    """How one kind of OpenAI-compatible server tokenizes and what its completions accept."""
-
-    name: str
-    tokenize_path: str
-    tokenize_field: str  # request field holding the text
-    tokenize_extra: tuple[tuple[str, Any], ...]
-    detokenize_path: str
-    detokenize_field: str  # reply field holding the text
-    token_prompts: bool  # /v1/completions accepts a list of token ids as the prompt
-    batch_prompts: bool  # one request may carry several prompts
-    echo_scores: bool  # echo + logprobs scores the prompt tokens (cheaply)
-    bias_eos_in_top_k: bool  # an end-of-turn token would end the reply without its logprobs
-    completion_extra: tuple[tuple[str, Any], ...]  # sent with every completion request
-    grammar_gbnf: bool  # a grammar travels as GBNF in "grammar", else as Lark in structured_outputs
-
-
-VLLM = ServerFlavor(
-    "vllm", "/tokenize", "prompt", (("add_special_tokens", False),), "/detokenize", "prompt",
-    token_prompts=True, batch_prompts=True, echo_scores=True, bias_eos_in_top_k=False,
-    completion_extra=(("return_tokens_as_token_ids", True),), grammar_gbnf=False,
+from xander.lm.base import (
+    EOS_STRINGS,
+    Completion,
+    Grammar,
+    LMStats,
+    TokenChoice,
+    TokenPath,
+    chatml,
 )
-LLAMA_CPP_PYTHON = ServerFlavor(
-    "llama-cpp-python", "/extras/tokenize", "input", (), "/extras/detokenize", "text",
-    token_prompts=False, batch_prompts=False, echo_scores=False, bias_eos_in_top_k=True,
-    # its defaults (repeat penalty 1.1, top-k 40, min-p 0.05) would change greedy output
-    completion_extra=(("repeat_penalty", 1.0), ("top_k", 0), ("min_p", 0.0)), grammar_gbnf=True,
+from xander.lm.http import (
+    DEFAULT_BACKOFF,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TRIES,
+    HTTPClient,
+    ProbeFailed,
 )
-LLAMA_CPP = ServerFlavor(
-    "llama.cpp", "/tokenize", "content", (("add_special", False), ("parse_special", True)),
-    "/detokenize", "content",
-    token_prompts=True, batch_prompts=False, echo_scores=False, bias_eos_in_top_k=True,
-    completion_extra=(("repeat_penalty", 1.0), ("top_k", 0), ("min_p", 0.0)), grammar_gbnf=True,
+from xander.lm.openai_wire import (
+    FLAVORS,
+    MAX_LOGPROBS,
+    SPECIAL_STRINGS,
+    VLLM,
+    Choices,
+    LogprobEntry,
+    ServerFlavor,
+    completion_body,
+    completions_reader,
+    grammar_fields,
+    path_fields,
+    tokens_of,
+    top_k_fields,
 )
-#: Tried in this order; the first whose tokenizer answers with tokens is kept.
-FLAVORS = (VLLM, LLAMA_CPP_PYTHON, LLAMA_CPP)
 
-
-@dataclass(frozen=True, slots=True)
-class LogprobEntry:
-    """One generated (or echoed) token as a server reports it: an id or only its text."""
-
-    token: int | None
-    text: str | None
-    logprob: float | None
-    top: tuple[tuple[int | None, str | None, float], ...]  # (id, text, logprob) alternatives
-
-
-class _Retry(Exception):
-    """A failure worth another try (connection, timeout, 5xx); ``problem`` completes
-    "LM server at <url> ..."."""
-
-    def __init__(self, base: str, problem: str) -> None:
-        super().__init__(problem)
-        self.base = base
-        self.problem = problem
-
-
-class _Refused(Exception):
-    """An HTTP 4xx answer: the request itself is wrong, another try would not help."""
-
-    def __init__(self, base: str, path: str, code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.base, self.path, self.code, self.detail = base, path, code, detail
-
-
-class _Garbage(Exception):
-    """A reply that does not have the shape the API promises."""
-
-
-class _BadReply(Exception):
-    """A ``_Garbage`` reply, with the server and request it came from."""
-
-    def __init__(self, base: str, path: str, problem: str, raw: bytes) -> None:
-        super().__init__(problem)
-        self.base, self.path, self.problem, self.raw = base, path, problem, raw
-
-
-class _NotThisFlavor(Exception):
-    """A tokenizer probe found no such endpoint (or one that wants other fields)."""
+__all__ = ["OpenAICompatLM", "parse_spec"]
 
 
 def parse_spec(rest: str) -> tuple[tuple[str, ...], dict[str, Any]]:
@@ -177,75 +104,14 @@ def parse_spec(rest: str) -> tuple[tuple[str, ...], dict[str, Any]]:
     return tuple(bases), options
 
 
-def _reason(exc: BaseException) -> str:
-    """Words for a connection failure."""
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, (http.client.RemoteDisconnected, http.client.IncompleteRead,
-                        BrokenPipeError, ConnectionAbortedError)):
-        return "connection closed mid-reply"
-    return str(exc) or type(exc).__name__
-
-
-def _server_message(raw: bytes) -> str:
-    """The error message in an error reply (OpenAI, FastAPI and llama.cpp shapes)."""
-    text = raw.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text[:300] or "no details"
-    if isinstance(data, dict):
-        err = data.get("error", data.get("detail", data.get("message")))
-        if isinstance(err, dict):
-            err = err.get("message", err)
-        if err is not None:
-            return (err if isinstance(err, str) else json.dumps(err))[:300]
-    return text[:300]
-
-
-def _key(key: str) -> tuple[int | None, str | None]:
-    """A logprobs key: ``token_id:N`` (vLLM's ``return_tokens_as_token_ids``) or token text.
-
-    >>> _key("token_id:42"), _key(" FROM")
-    ((42, None), (None, ' FROM'))
-    """
-    if key.startswith("token_id:") and key[9:].lstrip("-").isdigit():
-        return int(key[9:]), None
-    return None, key
-
-
-def parse_logprobs(logprobs: Any) -> list[LogprobEntry]:
-    """Entries of a choice's ``logprobs``: the OpenAI completions shape (``tokens``,
-    ``token_logprobs``, ``top_logprobs``) or the chat shape llama.cpp's server uses (``content``:
-    ``id``, ``token``, ``logprob``, ``top_logprobs``).  Raises ``_Garbage`` on anything else."""
-    if logprobs is None:
-        return []
-    try:
-        if "content" in logprobs:
-            return [LogprobEntry(
-                item.get("id"), item.get("token"), float(item["logprob"]),
-                tuple((t.get("id"), t.get("token"), float(t["logprob"]))
-                      for t in item.get("top_logprobs") or ()),
-            ) for item in logprobs["content"] or ()]
-        tokens = logprobs["tokens"]
-        lps = logprobs["token_logprobs"]
-        tops = logprobs.get("top_logprobs") or [None] * len(tokens)
-        if not (len(tokens) == len(lps) == len(tops)):
-            raise _Garbage("logprobs lists of different lengths")
-        out = []
-        for tok, lp, top in zip(tokens, lps, tops, strict=True):
-            tid, text = _key(tok)
-            alts = tuple((*_key(k), float(v)) for k, v in (top or {}).items())
-            out.append(LogprobEntry(tid, text, None if lp is None else float(lp), alts))
-        return out
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise _Garbage(f"unreadable logprobs ({type(exc).__name__}: {exc})") from exc
-
-
 class OpenAICompatLM:
-    """A model behind one or more OpenAI-compatible ``/v1/completions`` servers (replicas)."""
+    """A model behind one or more OpenAI-compatible ``/v1/completions`` servers (replicas).
+
+    ``supports_paths`` is decided by the server: True for vLLM, whose replies name tokens by id.
+    """
+
+    supports_paths = False
+    path_tokens = 0
 
     def __init__(
         self,
@@ -261,21 +127,11 @@ class OpenAICompatLM:
         path_tokens: int = 24,
         n_ctx: int | None = None,  # accepted for load_lm; the server sets its own context
     ) -> None:
-        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
-        if not urls:
-            raise ModelNotFoundError("no server URL given", "use --model openai:http://host:port")
-        self.base_urls = tuple(u.rstrip("/") for u in urls)
-        self.timeout = timeout
-        self.tries = max(1, tries)
-        self.backoff = backoff
-        self.concurrency = max(1, concurrency)
+        self.http = HTTPClient(base_urls, timeout=timeout, tries=tries, backoff=backoff,
+                               concurrency=concurrency, api_key=api_key)
+        self.base_urls = self.http.base_urls
         self.max_logprobs = max(1, max_logprobs)
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._cycle: Iterator[str] = itertools.cycle(self.base_urls)
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
         self._stats = {"prompt_tokens": 0, "generated_tokens": 0, "cached_tokens": 0,
                        "calls": 0, "seconds": 0.0}
         self._pieces: dict[int, str] = {}
@@ -285,8 +141,9 @@ class OpenAICompatLM:
         stem = PurePosixPath(self.model_name)
         self.name = stem.stem if stem.suffix.lower() == ".gguf" else self.model_name
         self.flavor = self._detect_flavor()
-        # search lookahead per request (see xander.search): needs token ids in the logprobs
-        self.path_tokens = path_tokens if self.flavor is VLLM else 0
+        # the lookahead (xander.lm.lookahead) needs token ids in the logprobs: vLLM's
+        self.supports_paths = self.flavor is VLLM
+        self.path_tokens = path_tokens if self.supports_paths else 0
         self._bos = tuple(self._raw_tokenize(""))  # what the tokenizer adds to any text
         self._specials: dict[int, str] = {}
         for special in SPECIAL_STRINGS:
@@ -299,87 +156,7 @@ class OpenAICompatLM:
         self._chatml = "<|im_start|>" in self._specials.values()
         self._template: str | None = None
 
-    # -- HTTP ------------------------------------------------------------------------------------
-    def _next_base(self) -> str:
-        with self._lock:
-            return next(self._cycle)
-
-    def _request(self, path: str, body: dict[str, Any] | None = None,
-                 parse: Callable[[Any], T] = lambda data: data, probe: bool = False) -> T:
-        """``parse(reply JSON)`` of ``POST path`` (``GET`` without a body) on the next replica,
-        retried on connection failures, timeouts and 5xx answers.  With ``probe``, a 4xx answer
-        or an unreadable reply raises ``_NotThisFlavor`` instead of ``LMServerError``."""
-        failure: _Retry | None = None
-        for attempt in range(self.tries):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            base = self._next_base()
-            try:
-                return self._once(base, path, body, parse)
-            except _Retry as exc:
-                failure = exc
-            except _Refused as exc:
-                if probe and exc.code in (400, 404, 405, 422):
-                    raise _NotThisFlavor(f"HTTP {exc.code}: {exc.detail}") from exc
-                raise LMServerError(
-                    f"LM server at {exc.base} refused {exc.path}: HTTP {exc.code}: {exc.detail}",
-                    "check --model (URL and ?model=<name>) and the server's options",
-                ) from exc
-            except _BadReply as exc:
-                if probe:
-                    raise _NotThisFlavor(exc.problem) from exc
-                shown = exc.raw[:120].decode("utf-8", errors="replace")
-                raise LMServerError(
-                    f"LM server at {exc.base} returned garbage for {exc.path}: {exc.problem} "
-                    f"(reply: {shown!r})",
-                    "is it an OpenAI-compatible server (vLLM, llama-cpp-python, llama.cpp)?",
-                ) from exc
-        assert failure is not None
-        raise LMServerError(f"LM server at {failure.base} {failure.problem}", START_HINT)
-
-    def _once(self, base: str, path: str, body: dict[str, Any] | None,
-              parse: Callable[[Any], T]) -> T:
-        """One request; failures become ``_Retry``, ``_Refused`` or ``_BadReply``."""
-        data = None if body is None else json.dumps(body).encode("utf-8")
-        req = urllib.request.Request(base + path, data=data, headers=self._headers,
-                                     method="GET" if body is None else "POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            try:
-                detail = _server_message(exc.read())
-            except (OSError, http.client.HTTPException):
-                detail = str(exc.reason or "no details")
-            if exc.code >= 500:
-                raise _Retry(base, f"failed on {path}: HTTP {exc.code}: {detail}") from exc
-            raise _Refused(base, path, exc.code, detail) from exc
-        except urllib.error.URLError as exc:
-            reason = exc.reason if isinstance(exc.reason, BaseException) else OSError(exc.reason)
-            if isinstance(reason, TimeoutError):
-                raise _Retry(base, f"did not answer within {self.timeout:g} s") from exc
-            raise _Retry(base, f"is not answering: {_reason(reason)}") from exc
-        except TimeoutError as exc:
-            raise _Retry(base, f"did not answer within {self.timeout:g} s") from exc
-        except (http.client.HTTPException, OSError) as exc:
-            raise _Retry(base, f"is not answering: {_reason(exc)}") from exc
-        try:
-            return parse(json.loads(raw))
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError, _Garbage) as exc:
-            problem = ("not JSON" if isinstance(exc, json.JSONDecodeError)
-                       else f"{type(exc).__name__}: {exc}")
-            raise _BadReply(base, path, problem, raw) from exc
-
-    def _map(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-        """``fn`` over ``items``, concurrently when there are several."""
-        if len(items) <= 1 or self.concurrency == 1:
-            return [fn(x) for x in items]
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="xander-lm")
-            pool = self._pool
-        return list(pool.map(fn, items))
-
+    # -- accounting ------------------------------------------------------------------------------
     def _account(self, usage: Any, generated: bool) -> None:
         if not isinstance(usage, dict):
             return
@@ -401,16 +178,16 @@ class OpenAICompatLM:
         def first(data: Any) -> str:
             return str(data["data"][0]["id"])
 
-        return self._request("/v1/models", parse=first)
+        return self.http.request("/v1/models", parse=first)
 
     def _detect_flavor(self) -> ServerFlavor:
         tried = []
         for flavor in FLAVORS:
-            body = {"model": self.model_name, flavor.tokenize_field: "SELECT 1",
-                    **dict(flavor.tokenize_extra)}
+            body = flavor.tokenize_body(self.model_name, "SELECT 1")
             try:
-                tokens = self._request(flavor.tokenize_path, body, parse=_tokens_of, probe=True)
-            except _NotThisFlavor as exc:
+                tokens = self.http.request(flavor.tokenize_path, body, parse=tokens_of,
+                                           probe=True)
+            except ProbeFailed as exc:
                 tried.append(f"{flavor.tokenize_path} ({flavor.name}): {exc}")
                 continue
             if tokens:
@@ -427,8 +204,8 @@ class OpenAICompatLM:
     # -- text ------------------------------------------------------------------------------------
     def _raw_tokenize(self, text: str) -> list[int]:
         f = self.flavor
-        body = {"model": self.model_name, f.tokenize_field: text, **dict(f.tokenize_extra)}
-        return self._request(f.tokenize_path, body, parse=_tokens_of)
+        return self.http.request(f.tokenize_path, f.tokenize_body(self.model_name, text),
+                                 parse=tokens_of)
 
     def tokenize(self, text: str) -> list[int]:
         tokens = self._raw_tokenize(text)
@@ -438,16 +215,9 @@ class OpenAICompatLM:
     def detokenize(self, tokens: Sequence[int]) -> str:
         if not tokens:
             return ""
-        f = self.flavor
-
-        def text_of(data: Any) -> str:
-            text = data[f.detokenize_field]
-            if not isinstance(text, str):
-                raise _Garbage(f"{f.detokenize_field!r} is not text")
-            return text
-
         body = {"model": self.model_name, "tokens": [int(t) for t in tokens]}
-        return self._request(f.detokenize_path, body, parse=text_of)
+        return self.http.request(self.flavor.detokenize_path, body,
+                                 parse=self.flavor.detokenized)
 
     def piece(self, token: int) -> str:
         """Text of one token (cached)."""
@@ -533,7 +303,8 @@ class OpenAICompatLM:
         """The model's chat template from llama.cpp's ``/props`` (other servers do not say)."""
         if self._template is None:
             try:
-                props = self._request("/props", parse=lambda d: d.get("chat_template") or "")
+                props = self.http.request("/props",
+                                          parse=lambda d: d.get("chat_template") or "")
             except LMServerError:
                 props = ""
             if not props:
@@ -547,23 +318,28 @@ class OpenAICompatLM:
 
     # -- completions -----------------------------------------------------------------------------
     def _body(self, prompt: Any, **fields: Any) -> dict[str, Any]:
-        return {"model": self.model_name, "prompt": prompt, "top_p": 1.0,
-                **dict(self.flavor.completion_extra), **fields}
+        return completion_body(self.flavor, self.model_name, prompt, **fields)
 
-    def _completions(self, body: dict[str, Any], n: int = 1) -> tuple[list[dict[str, Any]], Any]:
+    def _completions(self, body: dict[str, Any], n: int = 1) -> Choices:
         """Choices (in prompt order) and usage of one ``/v1/completions`` request."""
+        return self.http.request("/v1/completions", body, parse=completions_reader(n))
 
-        def read(data: Any) -> tuple[list[dict[str, Any]], Any]:
-            choices = sorted(data["choices"], key=lambda c: int(c.get("index", 0)))
-            if len(choices) != n:
-                raise _Garbage(f"{len(choices)} choices for {n} prompts")
-            for c in choices:
-                c["entries"] = parse_logprobs(c.get("logprobs"))
-                if not isinstance(c.get("text", ""), str):
-                    raise _Garbage("choice text is not text")
-            return choices, data.get("usage")
+    def _each(self, prefixes: Sequence[Sequence[int]], fields: dict[str, Any],
+              generated: bool) -> list[dict[str, Any]]:
+        """The choice for each prefix: one request where the server takes several prompts
+        (vLLM), else concurrent requests."""
+        if self.flavor.batch_prompts and len(prefixes) > 1:
+            prompts = [self._prompt(p) for p in prefixes]
+            choices, usage = self._completions(self._body(prompts, **fields), len(prompts))
+            self._account(usage, generated=generated)
+            return choices
 
-        return self._request("/v1/completions", body, parse=read)
+        def one(prefix: Sequence[int]) -> dict[str, Any]:
+            (choice,), usage = self._completions(self._body(self._prompt(prefix), **fields))
+            self._account(usage, generated=generated)
+            return choice
+
+        return self.http.map(one, list(prefixes))
 
     def complete(
         self,
@@ -580,10 +356,7 @@ class OpenAICompatLM:
                           seed=seed, logprobs=1)
         if stop:
             body["stop"] = list(stop)
-        if grammar is not None and self.flavor.grammar_gbnf:  # llama.cpp's grammar sampler
-            body["grammar"] = grammar.gbnf
-        elif grammar is not None:  # vLLM: structured outputs (xgrammar or llguidance)
-            body["structured_outputs"] = {"grammar": grammar.lark}
+        body.update(grammar_fields(self.flavor, grammar))
         (choice,), usage = self._completions(body)
         self._account(usage, generated=True)
         entries: list[LogprobEntry] = choice["entries"]
@@ -624,56 +397,28 @@ class OpenAICompatLM:
         if not prefixes:
             return []
         start = time.perf_counter()
-        n = min(k, self.max_logprobs)
-        fields: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0, "logprobs": n}
-        if self.flavor.bias_eos_in_top_k and self.eos_tokens:
-            # logprobs are read before sampling; the bias only keeps the reply from ending on an
-            # end-of-turn token, which these servers leave out of the logprobs
-            fields["logit_bias"] = {str(t): -_BIAS for t in self.eos_tokens}
-        if self.flavor.batch_prompts and len(prefixes) > 1:
-            prompts = [self._prompt(p) for p in prefixes]
-            choices, usage = self._completions(self._body(prompts, **fields), len(prompts))
-            self._account(usage, generated=False)
-            entries = [c["entries"] for c in choices]
-        else:
-            def one(prefix: Sequence[int]) -> list[LogprobEntry]:
-                (choice,), usage = self._completions(self._body(self._prompt(prefix), **fields))
-                self._account(usage, generated=False)
-                return choice["entries"]
-
-            entries = self._map(one, list(prefixes))
-        out = [self._choices_of(e, k) for e in entries]
+        fields = top_k_fields(self.flavor, min(k, self.max_logprobs), sorted(self.eos_tokens))
+        choices = self._each(prefixes, fields, generated=False)
+        out = [self._choices_of(c["entries"], k) for c in choices]
         self._timed(len(prefixes), start)
         return out
 
-    def top_k_path(self, prefix: Sequence[int], k: int,
-                   n: int) -> list[tuple[int, list[TokenChoice]]]:
+    def top_k_path(self, prefix: Sequence[int], k: int, n: int) -> TokenPath:
         """Greedy continuation of ``prefix`` for up to ``n`` tokens: at each position the token
         taken and the ``k`` best tokens there, from one request ([] when the server's reply
         does not name its tokens by id)."""
         return self.top_k_paths([prefix], k, n)[0]
 
     def top_k_paths(self, prefixes: Sequence[Sequence[int]], k: int,
-                    n: int) -> list[list[tuple[int, list[TokenChoice]]]]:
+                    n: int) -> list[TokenPath]:
         """``top_k_path`` of several prefixes: one request where the server takes several
         prompts (vLLM), else concurrent requests."""
         if not prefixes:
             return []
         start = time.perf_counter()
-        fields: dict[str, Any] = {"max_tokens": max(1, n), "temperature": 0.0,
-                                  "logprobs": min(k, self.max_logprobs)}
-        if self.flavor.batch_prompts and len(prefixes) > 1:
-            prompts = [self._prompt(p) for p in prefixes]
-            choices, usage = self._completions(self._body(prompts, **fields), len(prompts))
-            self._account(usage, generated=True)
-        else:
-            def one(prefix: Sequence[int]) -> dict[str, Any]:
-                (choice,), usage = self._completions(self._body(self._prompt(prefix), **fields))
-                self._account(usage, generated=True)
-                return choice
-
-            choices = self._map(one, list(prefixes))
-        paths = []
+        choices = self._each(prefixes, path_fields(n, min(k, self.max_logprobs)),
+                             generated=True)
+        paths: list[TokenPath] = []
         for choice in choices:
             entries: list[LogprobEntry] = choice["entries"]
             ids = self._ids_of(entries, choice.get("text") or "")
@@ -681,44 +426,6 @@ class OpenAICompatLM:
                          [(t, self._choices_of([e], k)) for t, e in zip(ids, entries, strict=True)])
         self._timed(len(prefixes), start)
         return paths
-
-    def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
-        cont = [int(t) for t in continuation]
-        if not cont:
-            return []
-        start = time.perf_counter()
-        if self.flavor.echo_scores:
-            full = [*map(int, prefix), *cont]
-            body = self._body(self._prompt(full), max_tokens=1, temperature=0.0, logprobs=1,
-                              echo=True)
-            (choice,), usage = self._completions(body)
-            self._account(usage, generated=False)
-            entries = choice["entries"][len(prefix):len(full)]
-            if len(entries) != len(cont) or any(
-                    e.token is not None and e.token != t for e, t in zip(entries, cont,
-                                                                         strict=True)):
-                raise BackendError("the server's echo does not line up with the continuation",
-                                   f"server flavor {self.flavor.name}")
-            scores = [e.logprob for e in entries]
-        else:
-            def forced(i: int) -> float | None:
-                # the bias makes the token the reply; its reported logprob is the raw one
-                body = self._body(self._prompt([*prefix, *cont[:i]]), max_tokens=1,
-                                  temperature=0.0, logprobs=1,
-                                  logit_bias={str(cont[i]): _BIAS})
-                (choice,), usage = self._completions(body)
-                self._account(usage, generated=False)
-                entries = choice["entries"]
-                if not entries or self._token_of(entries[0].token, entries[0].text) != cont[i]:
-                    return None
-                return entries[0].logprob
-
-            scores = self._map(forced, list(range(len(cont))))
-        self._timed(0, start)  # as in-process, scoring is not a call
-        if any(s is None for s in scores):
-            raise BackendError(f"the server at {self.base_urls[0]} cannot score these tokens",
-                               "end-of-turn and multi-piece tokens need a vLLM server")
-        return [float(s) for s in scores if s is not None]
 
     def stats(self) -> LMStats:
         with self._lock:
@@ -730,14 +437,4 @@ class OpenAICompatLM:
 
     def close(self) -> None:
         """Stop the request threads."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
-
-
-def _tokens_of(data: Any) -> list[int]:
-    tokens = data["tokens"]
-    if not isinstance(tokens, list):
-        raise _Garbage("'tokens' is not a list")
-    # llama.cpp's server may answer [{"id": .., "piece": ..}] when pieces are asked for
-    return [int(t["id"]) if isinstance(t, dict) else int(t) for t in tokens]
+        self.http.close()

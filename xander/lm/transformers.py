@@ -22,6 +22,9 @@ from xander.lm.masks import Masks, choose
 class TransformersLM:
     """A causal LM from a local Hugging Face model directory."""
 
+    supports_paths = False  # a step is one cached forward pass: nothing to save per request
+    path_tokens = 0
+
     def __init__(self, path: str | Path, *, dtype: str = "bfloat16", **_: Any) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
@@ -158,13 +161,6 @@ class TransformersLM:
             n_vocab = int(self.model.get_output_embeddings().weight.shape[0])
             self._masks = Masks.for_hf(self.tokenizer, n_vocab, self.eos_tokens)
         return self._masks
-
-    def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
-        seq, scores = list(prefix), []
-        for tok in continuation:
-            scores.append(float(self._advance(seq)[tok]))
-            seq.append(tok)
-        return scores
 
     def stats(self) -> LMStats:
         return LMStats(**self._stats)

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
-from xander.lm.base import EOS_STRINGS, Completion, Grammar, LMStats, TokenChoice, chatml
+from xander.lm.base import (
+    EOS_STRINGS,
+    Completion,
+    Grammar,
+    LMStats,
+    TokenChoice,
+    TokenPath,
+    chatml,
+)
 
 DEFAULT_MAX_MODEL_LEN = 8192
 
@@ -38,6 +46,9 @@ class _Request:
 
 class VLLMLM:
     """A Hugging Face model directory served in-process by ``vllm.LLM``."""
+
+    supports_paths = True  # a path of ``path_tokens`` costs one batched generate
+    path_tokens = 24
 
     def __init__(
         self,
@@ -70,7 +81,7 @@ class VLLMLM:
         self._tokens_prompt = TokensPrompt
         self.name = name or path.name
         self.max_model_len = max_model_len
-        self.path_tokens = path_tokens  # search lookahead per request (see xander.search)
+        self.path_tokens = path_tokens  # lookahead per request (see xander.lm.lookahead)
         try:
             # grammars come as llguidance Lark (xander.grammar.constraint): the guidance backend
             engine_args.setdefault("structured_outputs_config", {"backend": "guidance"})
@@ -202,39 +213,26 @@ class VLLMLM:
             result.append([TokenChoice(t, self.piece(t), float(lp.logprob)) for t, lp in best])
         return result
 
-    def top_k_path(self, prefix: Sequence[int], k: int,
-                   n: int) -> list[tuple[int, list[TokenChoice]]]:
+    def top_k_path(self, prefix: Sequence[int], k: int, n: int) -> TokenPath:
         """Greedy continuation of ``prefix`` for up to ``n`` tokens: at each position the token
         taken and the ``k`` most likely tokens there (one request instead of ``n``)."""
         return self.top_k_paths([prefix], k, n)[0]
 
     def top_k_paths(self, prefixes: Sequence[Sequence[int]], k: int,
-                    n: int) -> list[list[tuple[int, list[TokenChoice]]]]:
+                    n: int) -> list[TokenPath]:
         """``top_k_path`` of several prefixes, in one batch."""
         params = self._vllm.SamplingParams(max_tokens=max(1, n), temperature=0.0, logprobs=k,
                                            stop_token_ids=sorted(self.eos_tokens))
         paths = []
         for out in self._generate(prefixes, [params] * len(prefixes)):
             o = out.outputs[0]
-            path = []
+            path: TokenPath = []
             for token, step in zip(o.token_ids, o.logprobs or (), strict=False):
                 best = sorted(step.items(), key=lambda kv: -kv[1].logprob)[:k]
                 path.append((int(token), [TokenChoice(t, self.piece(t), float(lp.logprob))
                                           for t, lp in best]))
             paths.append(path)
         return paths
-
-    def score(self, prefix: Sequence[int], continuation: Sequence[int]) -> list[float]:
-        if not continuation:
-            return []
-        params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
-        (out,) = self._generate([list(prefix) + list(continuation)], [params])
-        per_token = out.prompt_logprobs or []
-        scores = []
-        for i, t in enumerate(continuation, start=len(prefix)):
-            step = per_token[i] if i < len(per_token) else None
-            scores.append(float(step[t].logprob) if step and t in step else float("-inf"))
-        return scores
 
     def stats(self) -> LMStats:
         with self._lock:
