@@ -11,12 +11,11 @@ checkers; failures are sent to ``repair`` and repaired queries compete as candid
 penalty.  The search stops at the first candidate with no error and no warning, or when a budget
 (expansions, candidates, wall clock) runs out, and returns the best candidate found.
 
-Backends that pay per request (vLLM, servers) may offer ``top_k_path(prefix, k, n)``: for each
-of the next ``n`` positions of the greedy continuation, the token taken and the top-k there, in
-one request.  The search then keeps those distributions and walks them while it follows the
-most likely child, asking again only when it leaves that path; the tree it builds is the same.
-With ``prefetch``, one batched request (``top_k_paths``) also carries the paths of the best
-queued nodes.
+Backends that pay per request (vLLM, servers) declare ``supports_paths``: one request gives the
+greedy continuation with the top-k at every position.  The search then asks through
+``xander.lm.lookahead.Lookahead``, which walks those distributions while the search follows the
+most likely child and asks again only when it leaves the path; the tree is the same.  With
+``prefetch``, the search tells it the best queued nodes, whose paths come in the same batch.
 
 Priority is the prefix's summed log-probability (the paper's product of probabilities), ties
 broken by creation order, so the search is deterministic.
@@ -25,17 +24,18 @@ broken by creation order, so the search is deterministic.
 from __future__ import annotations
 
 import heapq
-import itertools
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from xander.checkers import CheckContext, Checker, has_error, run_checkers
 from xander.config import SearchConfig
 from xander.diagnostic import Diagnostic
 from xander.engines import QueryResult
-from xander.lm.base import LM, TokenChoice
+from xander.lm.base import LM, PathLM
+from xander.lm.lookahead import Lookahead
 from xander.prompts import Prompt
 from xander.repair import repairs_for
 from xander.scoring import Candidate, Weights, best, score
@@ -78,6 +78,9 @@ class _Search:
         max_tokens: int,
         weights: Weights,
     ) -> None:
+        if lm.supports_paths and lm.path_tokens > 0:
+            lm = Lookahead(cast(PathLM, lm), prompt.tokens, max_tokens=max_tokens,
+                           prefetch=cfg.prefetch, frontier=self.frontier)
         self.lm, self.prompt, self.ctx, self.cfg = lm, prompt, ctx, cfg
         self.partial, self.complete = list(partial), list(complete)
         self.max_tokens = max_tokens
@@ -90,8 +93,6 @@ class _Search:
         self.candidates: list[Candidate] = []
         self.seen_sql: set[str] = set()
         self.deadline = time.monotonic() + cfg.deadline_s
-        self.ahead: dict[tuple[int, ...], list[TokenChoice]] = {}  # see top_k_path
-        self.path_tokens = getattr(lm, "path_tokens", 0) if hasattr(lm, "top_k_path") else 0
 
     # -- nodes -----------------------------------------------------------------------------------
     def node(self, parent: Node | None, token: int | None, piece: str, logprob: float) -> Node:
@@ -107,12 +108,12 @@ class _Search:
     def partial_diagnostics(self, parent: Node, piece: str) -> list[Diagnostic]:
         """Partial checks of the child ``parent.text + piece``.
 
-        Word-end checkers (``on_word_end``) see the parent's text, and only when the child
-        starts a new word (its word is then finished); the others see the child's text.
+        Word-end checkers (``trigger = "word-end"``) see the parent's text, and only when the
+        child starts a new word (its word is then finished); the others see the child's text.
         """
         found: list[Diagnostic] = []
         for checker in self.partial:
-            if getattr(checker, "on_word_end", False):
+            if checker.trigger == "word-end":
                 if not piece or _IDENT_START.match(piece):
                     continue
                 found += run_checkers([checker], parent.text, self.ctx)
@@ -153,43 +154,9 @@ class _Search:
                     return True
         return False
 
-    def next_tokens(self, tokens: tuple[int, ...]) -> list[TokenChoice]:
-        """The LM's top-k after the prompt and ``tokens`` (from the lookahead when it has them)."""
-        if not self.path_tokens:
-            return self.lm.top_k([self.prompt.tokens + tokens], self.cfg.top_k)[0]
-        choices = self.ahead.pop(tokens, None)
-        if choices is None:
-            n = min(self.path_tokens, self.max_tokens - len(tokens))
-            batch = [tokens, *self.frontier(self.cfg.prefetch)]
-            if len(batch) > 1 and hasattr(self.lm, "top_k_paths"):
-                paths = self.lm.top_k_paths([self.prompt.tokens + t for t in batch],
-                                            self.cfg.top_k, n)
-            else:
-                paths = [self.lm.top_k_path(self.prompt.tokens + tokens, self.cfg.top_k, n)]
-            for start, path in zip(batch[1:], paths[1:], strict=True):
-                self.remember(start, path)
-            if not paths[0]:  # the backend could not give a path here: one step, as usual
-                return self.lm.top_k([self.prompt.tokens + tokens], self.cfg.top_k)[0]
-            self.remember(tokens, paths[0])
-            choices = self.ahead.pop(tokens)
-        return choices
-
-    def remember(self, tokens: tuple[int, ...], path: list[tuple[int, list[TokenChoice]]]) -> None:
-        """Keep the top-k along a greedy ``path`` that starts after ``tokens``."""
-        if not path:
-            return
-        self.ahead[tokens] = path[0][1]
-        key = tokens
-        for (token, _), (_, nxt) in itertools.pairwise(path):
-            key = (*key, token)
-            self.ahead[key] = nxt
-
     def frontier(self, n: int) -> list[tuple[int, ...]]:
-        """Tokens of the ``n`` best queued nodes whose next top-k the lookahead lacks."""
-        if n <= 0:
-            return []
-        return [node.tokens for _, _, node in heapq.nsmallest(n, self.heap)
-                if not node.done and node.tokens not in self.ahead]
+        """Tokens of the ``n`` best queued nodes that are still open (the lookahead's prefetch)."""
+        return [node.tokens for _, _, node in heapq.nsmallest(n, self.heap) if not node.done]
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> SearchOutcome:
@@ -232,7 +199,7 @@ class _Search:
                 return False
             self.expansions += 1
             self.trace.mark(cur.id, "expanded")
-            choices = self.next_tokens(cur.tokens)
+            choices = self.lm.top_k([self.prompt.tokens + cur.tokens], self.cfg.top_k)[0]
             best_lp = choices[0].logprob if choices else 0.0
             survivors: list[Node] = []
             for ch in choices:
@@ -251,8 +218,6 @@ class _Search:
                 diags = self.partial_diagnostics(cur, piece)
                 if has_error(diags):
                     self.pruned += 1
-                    for d in diags:
-                        self.ctx.pruned[d.checker] = self.ctx.pruned.get(d.checker, 0) + 1
                     self.trace.prune(child, diags)
                     continue
                 self.trace.add(child, "end" if child.done else "open")
