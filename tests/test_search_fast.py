@@ -1,0 +1,276 @@
+"""The search on a real SQLite database with a scripted LM (``tests/scripted.py``): milliseconds.
+
+Each test scripts what the "model" proposes after each prefix and checks what the search does
+with it: which children the checkers prune and why, where it backtracks, which budget stops it,
+which candidates it repairs, and that the lookahead adapter builds the very same tree from fewer
+requests.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from tests.scripted import ScriptedLM
+from xander.checkers import CheckContext, complete_checkers, partial_checkers
+from xander.config import SearchConfig
+from xander.engines import open_engine
+from xander.lm.base import LM, PathLM
+from xander.lm.lookahead import Lookahead
+from xander.prompts import build_prompt
+from xander.schema import Schema
+from xander.search import SearchOutcome, search
+from xander.task import Task
+
+END = "\n```"  # the closing fence: the piece that ends a query
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("music") / "music.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name TEXT, country TEXT,
+                             age INTEGER);
+        CREATE TABLE concert (concert_id INTEGER PRIMARY KEY, concert_name TEXT, year INTEGER,
+                              singer_id INTEGER REFERENCES singer(singer_id));
+        INSERT INTO singer VALUES (1, 'Joe Sharp', 'Netherlands', 52),
+                                  (2, 'Tribal King', 'France', 25),
+                                  (3, 'Rose White', 'France', 41);
+        INSERT INTO concert VALUES (1, 'Auditions', 2014, 1), (2, 'Super bootcamp', 2015, 2),
+                                   (3, 'Home Visits', 2015, 2);
+    """)
+    con.commit()
+    con.close()
+    return path
+
+
+def run(db: Path, lm: LM, **overrides: object) -> SearchOutcome:
+    engine = open_engine(db)
+    schema = Schema.from_engine(engine)
+    task = Task("Which singers ...?")
+    ctx = CheckContext(schema, engine, task)
+    prompt = build_prompt(lm, schema, task)
+    cfg = SearchConfig(**overrides)  # type: ignore[arg-type]
+    return search(lm, prompt, ctx, cfg, partial_checkers(), complete_checkers(), max_tokens=32)
+
+
+def status(outcome: SearchOutcome) -> dict[str, str]:
+    """Each traced node's status by its text."""
+    return {d["text"]: d["status"] for _, d in outcome.trace.graph.nodes(data=True)}
+
+
+def reason(outcome: SearchOutcome, text: str) -> str:
+    (data,) = [d for _, d in outcome.trace.graph.nodes(data=True) if d["text"] == text]
+    return data.get("reason", "")
+
+
+# -- scripts ---------------------------------------------------------------------------------------
+#: The likeliest query names a column singer lacks; the partial identifier check prunes it as
+#: soon as the alias is defined, and the search backtracks to the runner-up.
+MADE_UP_COLUMN = {
+    "": [("SELECT", -0.05)],
+    "SELECT": [(" T1.nme", -0.1), (" T1.name", -1.0)],
+    "SELECT T1.nme": [(" FROM singer AS T1", -0.1)],
+    "SELECT T1.nme FROM singer AS T1": [(" WHERE T1.country = 'France'", -0.1),
+                                        (" ORDER BY T1.age", -0.5)],
+    "SELECT T1.name": [(" FROM singer AS T1", -0.1)],
+    "SELECT T1.name FROM singer AS T1": [(" WHERE T1.country = 'France'", -0.2)],
+    "SELECT T1.name FROM singer AS T1 WHERE T1.country = 'France'": [(END, -0.1)],
+}
+
+#: The best branch names a table that does not exist: every child of it is pruned, the branch
+#: dies, and the next queued node leads to the answer.
+MADE_UP_TABLE = {
+    "": [("SELECT", -0.05)],
+    "SELECT": [(" name FROM singers", -0.1), (" name FROM singer", -0.9)],
+    "SELECT name FROM singers": [(" WHERE age > 30", -0.1), (" ORDER BY age", -0.4)],
+    "SELECT name FROM singer": [(" WHERE age > 30", -0.1)],
+    "SELECT name FROM singer WHERE age > 30": [(END, -0.05)],
+}
+
+#: Three literals give empty results (a warning: not clean), the fourth is the answer.
+EMPTY_FIRST = {
+    "": [("SELECT name FROM singer WHERE age >", -0.1)],
+    "SELECT name FROM singer WHERE age >": [(" 100", -0.1), (" 90", -0.5), (" 80", -0.9),
+                                            (" 30", -2.0)],
+    **{f"SELECT name FROM singer WHERE age > {n}": [(END, -0.05)] for n in (100, 90, 80, 30)},
+}
+
+#: The model orders by an alias whose table lacks the column: the complete identifier check
+#: rejects it and the requalify repair names the right alias.
+_JOINED = "SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON T1.singer_id = T2.singer_id"
+WRONG_ALIAS = {
+    "": [(_JOINED, -0.1)],
+    _JOINED: [(" ORDER BY T2.age", -0.2)],
+    _JOINED + " ORDER BY T2.age": [(END, -0.1)],
+}
+
+#: Best-first by the whole prefix: after " name" the model is unsure, " country" wins overall.
+UNSURE_LATER = {
+    "": [("SELECT", -0.1)],
+    "SELECT": [(" name", -0.5), (" country", -0.6)],
+    "SELECT name": [(" FROM singer", -2.0)],
+    "SELECT country": [(" FROM singer", -0.1)],
+    "SELECT name FROM singer": [(END, -0.1)],
+    "SELECT country FROM singer": [(END, -0.1)],
+}
+
+#: Branches, a dead branch, failing candidates and prefixes off the greedy path: for the
+#: lookahead, whose requests must not change the tree.
+BUSY = {
+    "": [("SELECT", -0.05), ("WITH", -4.0)],
+    "SELECT": [(" name FROM singers", -0.1), (" name FROM singer", -0.9),
+               (" country FROM singer", -2.5)],
+    "SELECT name FROM singers": [(" WHERE age >", -0.1), (" ORDER BY age", -0.4)],
+    "SELECT name FROM singer": [(" WHERE age >", -0.1), (" ORDER BY", -1.5)],
+    "SELECT name FROM singer WHERE age >": [(" 100", -0.1), (" 90", -0.3), (" 80", -0.6),
+                                            (" 30", -2.5)],
+    **{f"SELECT name FROM singer WHERE age > {n}": [(END, -0.05)] for n in (100, 90, 80, 30)},
+    "SELECT name FROM singer ORDER BY": [(" age", -0.1), (" T9.age", -0.2)],
+    "SELECT name FROM singer ORDER BY age": [(" DESC", -1.0), (END, -1.2)],
+    "SELECT name FROM singer ORDER BY age DESC": [(END, -0.1)],
+    "SELECT country FROM singer": [(END, -0.1)],
+}
+
+
+# -- the scripted model itself ---------------------------------------------------------------------
+def test_scripted_model_is_an_lm_and_a_path_lm_when_asked():
+    step, paths = ScriptedLM(MADE_UP_TABLE), ScriptedLM(MADE_UP_TABLE, paths=8)
+    assert isinstance(step, LM) and not step.supports_paths and step.path_tokens == 0
+    assert isinstance(paths, PathLM) and paths.supports_paths and paths.path_tokens == 8
+    prompt = step.tokenize(step.chat_prompt("sys", "user", "```sql\n"))
+    assert step.written(prompt) == ""
+    done = step.complete(prompt, stop=("```",))  # greedy, up to where the script ends
+    assert (done.text, done.finish_reason) == ("SELECT name FROM singers WHERE age > 30", "stop")
+    assert done.logprob == pytest.approx(-0.05 - 0.1 - 0.1)
+    (path,) = paths.top_k_paths([prompt], 2, 8)
+    assert [paths.vocab[t] for t, _ in path] == ["SELECT", " name FROM singers", " WHERE age > 30"]
+    assert [c.text for c in path[1][1]] == [" name FROM singers", " name FROM singer"]
+    assert step.stats().calls == 1 and paths.stats().calls == 1
+
+
+# -- pruning, backtracking, budgets ----------------------------------------------------------------
+def test_identifier_checker_prunes_a_made_up_column(music):
+    out = run(music, ScriptedLM(MADE_UP_COLUMN))
+    assert out.stop_reason == "found"
+    assert out.best.sql == "SELECT T1.name FROM singer AS T1 WHERE T1.country = 'France'"
+    assert sorted(out.best.result.rows) == [("Rose White",), ("Tribal King",)]
+    assert out.pruned == 2  # both children of the alias-defining prefix
+    seen = status(out)
+    for child in (" WHERE T1.country = 'France'", " ORDER BY T1.age"):
+        text = "SELECT T1.nme FROM singer AS T1" + child
+        assert seen[text] == "pruned"
+        assert reason(out, text) == ("identifiers/unknown-column: T1.nme: table 'singer' has no "
+                                     "column 'nme'")
+    assert seen["SELECT T1.nme FROM singer AS T1"] == "dead"
+    assert len(out.candidates) == 1  # the made-up column never became a candidate
+
+
+def test_dead_branch_backtracks_to_the_next_queued_node(music):
+    out = run(music, ScriptedLM(MADE_UP_TABLE))
+    seen = status(out)
+    assert seen["SELECT name FROM singers"] == "dead"
+    assert reason(out, "SELECT name FROM singers") == "every child was pruned"
+    assert reason(out, "SELECT name FROM singers WHERE age > 30") == (
+        "identifiers/unknown-table: no table named 'singers'")
+    assert seen["SELECT name FROM singer"] == "expanded"  # popped after the branch died
+    assert out.stop_reason == "found" and out.best.ok
+    assert out.best.sql == "SELECT name FROM singer WHERE age > 30"
+    assert sorted(out.best.result.rows) == [("Joe Sharp",), ("Rose White",)]
+    # root, SELECT, the dead prefix, then the runner-up and its one continuation
+    assert out.expansions == 5
+
+
+def test_expansion_budget_stops_the_search_and_says_so(music):
+    out = run(music, ScriptedLM(MADE_UP_TABLE), max_expansions=3)
+    assert (out.stop_reason, out.expansions, out.candidates) == ("max-expansions", 3, ())
+    assert out.best.sql == "" and not out.best.ok
+    (diag,) = out.best.diagnostics
+    assert diag.code == "no-candidate" and "(max-expansions)" in diag.message
+    assert status(out)["SELECT name FROM singer"] == "open"  # queued, never popped
+
+
+def test_max_candidates_stops_before_the_answer(music):
+    out = run(music, ScriptedLM(EMPTY_FIRST), max_candidates=2)
+    assert out.stop_reason == "max-candidates"
+    assert [c.sql for c in out.candidates] == ["SELECT name FROM singer WHERE age > 100",
+                                               "SELECT name FROM singer WHERE age > 90"]
+    assert all(d.code == "empty-result" for c in out.candidates for d in c.diagnostics)
+    assert out.best.sql == "SELECT name FROM singer WHERE age > 100"  # the likelier one
+    assert status(out)["SELECT name FROM singer WHERE age > 30"] == "open"
+    more = run(music, ScriptedLM(EMPTY_FIRST))  # the default budget of 4 reaches it
+    assert more.stop_reason == "found" and len(more.candidates) == 4
+    assert more.best.sql == "SELECT name FROM singer WHERE age > 30"
+
+
+def test_repair_requalifies_a_wrong_alias(music):
+    out = run(music, ScriptedLM(WRONG_ALIAS))
+    first, fixed = out.candidates
+    assert first.sql.endswith("ORDER BY T2.age") and not first.ok
+    assert first.error == ("identifiers/unknown-column: T2.age: table 'concert' has no column "
+                           "'age'")
+    assert fixed.repairs == ("requalify T2.age -> T1.age",) and fixed.ok
+    assert out.best is fixed and out.stop_reason == "found"
+    assert out.best.sql == ("SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON "
+                            "T1.singer_id = T2.singer_id ORDER BY T1.age")
+    assert out.best.result.rows == (("Tribal King",), ("Tribal King",), ("Joe Sharp",))
+    plain = run(music, ScriptedLM(WRONG_ALIAS), repair=False)
+    assert plain.stop_reason == "exhausted" and len(plain.candidates) == 1
+    assert not plain.best.ok
+
+
+def test_unchunked_mode_is_best_first_over_whole_prefixes(music):
+    chunked = run(music, ScriptedLM(UNSURE_LATER))
+    assert chunked.best.sql == "SELECT name FROM singer"  # follows " name" through its dip
+    assert status(chunked)["SELECT country"] == "open"
+    paper = run(music, ScriptedLM(UNSURE_LATER), chunked=False)
+    assert paper.best.sql == "SELECT country FROM singer"  # -0.8 beats -2.7
+    seen = status(paper)
+    assert seen["SELECT country"] == "expanded" and seen["SELECT name"] == "expanded"
+    assert seen["SELECT name FROM singer"] == "open"  # queued at -2.6, never popped
+    assert paper.stop_reason == "found" and paper.expansions == 5
+
+
+# -- the lookahead adapter -------------------------------------------------------------------------
+def test_lookahead_serves_the_greedy_path_from_one_request():
+    lm = ScriptedLM(BUSY, paths=16)
+    prompt = tuple(lm.tokenize(lm.chat_prompt("sys", "user")))
+    ahead = Lookahead(lm, prompt, max_tokens=32)
+    assert isinstance(ahead, LM) and not ahead.supports_paths
+    seq = prompt
+    for _ in range(3):  # after "", "SELECT", "SELECT name FROM singers"
+        (choices,) = ahead.top_k([seq], 3)
+        assert choices == lm._choices(seq, 3)
+        seq = (*seq, choices[0].token)
+    assert lm.requests == [("top_k_path", 1)] and ahead.served == 2
+    off = (*prompt, lm.ids["SELECT"], lm.ids[" name FROM singer"])  # leaves the path
+    assert ahead.top_k([off], 3) == [lm._choices(off, 3)]
+    assert lm.requests == [("top_k_path", 1)] * 2 and ahead.requests == 2
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "unchunked"])
+def test_lookahead_builds_the_same_tree_from_fewer_requests(music, chunked):
+    step_lm = ScriptedLM(BUSY)
+    step = run(music, step_lm, chunked=chunked)
+    assert step.stop_reason == "found" and step.pruned > 0 and len(step.candidates) > 1
+    step_requests = len(step_lm.requests)
+    assert {m for m, _ in step_lm.requests} == {"top_k"}
+    counts = {}
+    for prefetch in (0, 2):
+        path_lm = ScriptedLM(BUSY, paths=16)
+        ahead = run(music, path_lm, chunked=chunked, prefetch=prefetch)
+        assert nx.utils.graphs_equal(ahead.trace.graph, step.trace.graph)
+        assert ahead.trace.to_json() == step.trace.to_json()
+        assert [c.sql for c in ahead.candidates] == [c.sql for c in step.candidates]
+        assert (ahead.best.sql, ahead.expansions, ahead.pruned, ahead.stop_reason) == (
+            step.best.sql, step.expansions, step.pruned, step.stop_reason)
+        assert {m for m, _ in path_lm.requests} <= {"top_k_path", "top_k_paths"}
+        counts[prefetch] = path_lm.requests
+    assert len(counts[0]) < step_requests
+    assert all(n == 1 for _, n in counts[0])  # no prefetch: one path per request
+    assert any(n > 1 for _, n in counts[2])  # prefetch: queued nodes' paths ride along
+    assert len(counts[2]) <= len(counts[0])
