@@ -10,6 +10,7 @@ from xander.checkers.execution import DryRunChecker, ExecutionChecker, SafetyChe
 from xander.checkers.grammar import GrammarChecker
 from xander.checkers.identifiers import IdentifierChecker, PartialIdentifierChecker
 from xander.checkers.syntax import SyntaxChecker
+from xander.checkers.values import ValueChecker
 
 __all__ = [
     "CHECKER_NAMES", "CheckContext", "Checker", "Diagnostic", "complete_checkers",
@@ -23,6 +24,7 @@ COMPLETE: dict[str, Callable[[], Checker]] = {
     "safety": SafetyChecker,
     "dry-run": DryRunChecker,
     "execution": ExecutionChecker,
+    "values": ValueChecker,
     "examples": ExampleChecker,
 }
 #: partial-stage checkers (run on prefixes while the LM writes), cheapest first.

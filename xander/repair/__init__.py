@@ -28,6 +28,7 @@ from xander.repair.base import Fix, Rule, join_along
 from xander.repair.examples import FlipOrder, SwapOperator
 from xander.repair.link import LinkRepair, link_repairs
 from xander.repair.literal import LiteralCase
+from xander.repair.values import ValueRepair
 
 if TYPE_CHECKING:  # only for annotations: repair sits below the checkers
     from xander.checkers.base import CheckContext
@@ -38,7 +39,7 @@ __all__ = ["MAX_REPAIRS", "RULES", "Fix", "Rule", "join_along", "link_repairs", 
 MAX_REPAIRS = 4  # repairs_for returns at most twice this many
 
 RULES: tuple[Rule, ...] = (
-    LinkRepair(), QualifyAmbiguous(), LiteralCase(), FlipOrder(), SwapOperator(),
+    LinkRepair(), QualifyAmbiguous(), LiteralCase(), ValueRepair(), FlipOrder(), SwapOperator(),
 )
 
 
