@@ -388,7 +388,7 @@ def test_csv_file_is_one_table(tmp_path):
     e = open_engine(csv)
     try:
         assert isinstance(e, DuckDBEngine) and e.dialect == "duckdb"
-        assert e.files == (csv.resolve(),)
+        assert e.allowed_files == (csv.resolve(),)
         (table,) = e.tables()
         assert table.name == "t_2024_sales_report"
         assert [(c.name, c.type) for c in table.columns] == [
@@ -403,13 +403,13 @@ def test_folder_of_csv_parquet_json_files(data_folder):
     e = open_engine(data_folder)
     try:
         assert {t.name for t in e.tables()} == {"people", "items", "purchases"}  # not notes.txt
-        assert {p.name for p in e.files} == {"people.csv", "items.parquet", "purchases.json"}
+        assert {p.name for p in e.allowed_files} == {"people.csv", "items.parquet", "purchases.json"}
         r = e.execute("SELECT p.name, i.title FROM purchases AS u JOIN people AS p USING "
                       "(person_id) JOIN items AS i USING (item_id) ORDER BY p.name, i.title")
         assert r.rows == (("Ada", "Desk"), ("Ada", "Lamp"), ("Cy", "Desk"))
         assert e.execute("SELECT max(age) FROM people").rows == ((41,),)
         assert e.execute("SELECT sum(price) FROM items").rows == ((170.0,),)
-        people = e.files[[p.name for p in e.files].index("people.csv")]
+        people = e.allowed_files[[p.name for p in e.allowed_files].index("people.csv")]
         # the opened files stay readable by path, and nothing else on disk
         assert e.execute(f"SELECT count(*) FROM read_csv('{people}')").rows == ((3,),)
         for sql in ("SELECT * FROM read_csv('/etc/passwd')",

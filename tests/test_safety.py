@@ -365,7 +365,7 @@ def test_allowed_files_are_readable_and_nothing_else(tmp_path):
     (tmp_path / "people.csv").write_text("name,age\nAda,36\nBo,25\n")
     (tmp_path / "other.csv").write_text("secret\n42\n")
     engine = open_engine(tmp_path / "people.csv")
-    allowed = engine.files
+    allowed = engine.allowed_files
     people = str(allowed[0])
     other = str((tmp_path / "other.csv").resolve())
     try:

@@ -1,4 +1,5 @@
-"""Database engines behind one read-only ``Engine`` protocol; ``open_engine`` picks one by file."""
+"""Database engines behind one read-only ``Engine`` protocol, each described by a profile;
+``open_engine`` opens a target with the first profile that recognizes it."""
 
 from __future__ import annotations
 
@@ -13,42 +14,43 @@ from xander.engines.base import (
     QueryResult,
     TableInfo,
 )
-from xander.engines.duckdb import DUCKDB_SUFFIXES, FILE_READERS, DuckDBEngine
-from xander.engines.sqlite import SQLiteEngine, is_sqlite_file
+from xander.engines.duckdb import DuckDBEngine
+from xander.engines.profile import EngineProfile, dialect_profile, profile, profiles, register
+from xander.engines.sqlite import SQLiteEngine
 from xander.errors import DatabaseNotFoundError
 
 __all__ = [
-    "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ColumnInfo", "DuckDBEngine", "Engine", "ForeignKey",
-    "QueryResult", "SQLiteEngine", "TableInfo", "open_engine",
+    "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ColumnInfo", "DuckDBEngine", "Engine",
+    "EngineProfile", "ForeignKey", "QueryResult", "SQLiteEngine", "TableInfo", "dialect_profile",
+    "open_engine", "profile", "profiles", "register",
 ]
 
 
 def open_engine(path: str | Path) -> Engine:
-    """Open ``path`` read-only with the engine its content calls for.
+    """Open ``path`` read-only with the first profile (in priority order) that recognizes it.
 
-    SQLite files (by header) use sqlite3; ``.duckdb`` files, data files and folders use DuckDB.
+    Data files and folders go to DuckDB, files with the SQLite header to sqlite3, ``.duckdb``
+    files (and empty ones) to DuckDB.  A target no profile takes gets a ``DatabaseNotFoundError``
+    that says why.
     """
-    p = Path(path).expanduser()
+    target = str(path)
+    for p in profiles():
+        if p.recognizes(target):
+            return p.opener(target)
+    raise _unrecognized(Path(target).expanduser())
+
+
+def _unrecognized(p: Path) -> DatabaseNotFoundError:
+    """Why no engine took ``p``."""
     if not p.exists():
-        raise DatabaseNotFoundError(f"database not found: {p}", "check the --db path")
-    if p.is_dir() or p.suffix.lower() in FILE_READERS:
-        return DuckDBEngine(p)
+        return DatabaseNotFoundError(f"database not found: {p}", "check the --db path")
     if not p.is_file():
-        raise DatabaseNotFoundError(f"not a regular file: {p}", "give a database file")
+        return DatabaseNotFoundError(f"not a regular file: {p}", "give a database file")
     try:
         p.open("rb").close()
     except OSError as exc:
-        raise DatabaseNotFoundError(f"cannot read {p}: {exc.strerror}", "check its permissions")
-    if is_sqlite_file(p):
-        return SQLiteEngine(p)
-    if p.suffix.lower() in DUCKDB_SUFFIXES or p.stat().st_size == 0 or _is_duckdb_file(p):
-        return DuckDBEngine(p)
-    raise DatabaseNotFoundError(
+        return DatabaseNotFoundError(f"cannot read {p}: {exc.strerror}", "check its permissions")
+    return DatabaseNotFoundError(
         f"not a database xander can read: {p}",
         "give a SQLite file, a .duckdb file, or CSV/Parquet/JSON files",
     )
-
-
-def _is_duckdb_file(p: Path) -> bool:
-    with p.open("rb") as fh:
-        return fh.read(12)[8:12] == b"DUCK"

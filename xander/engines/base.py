@@ -1,6 +1,7 @@
 """The Engine protocol: what xander needs from a database, and the data it returns.
 
-Engines are the ground floor: they import nothing of xander's but ``errors``.  Every engine opens
+Engines are the ground floor: they import nothing of xander's but ``errors``.  Each engine module
+declares its ``EngineProfile`` (``profile.py``), the facts the rooms above read.  Every engine opens
 its database read-only (the second wall behind ``safety``), bounds every execution by a timeout
 and a row cap, and reports failures as ``QueryError`` / ``QueryTimeoutError``.
 """
@@ -8,7 +9,11 @@ and a row cap, and reports failures as ``QueryError`` / ``QueryTimeoutError``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from xander.engines.profile import EngineProfile
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_ROWS = 10_000
@@ -57,10 +62,15 @@ class QueryResult:
 class Engine(Protocol):
     """A read-only database connection."""
 
-    #: sqlglot dialect name used to parse and render SQL for this engine.
+    #: What xander knows of this engine: dialect, names, error texts, its own parser.
+    profile: EngineProfile
+    #: sqlglot dialect name used to parse and render SQL for this engine (``profile.dialect``).
     dialect: str
     #: The path the engine was opened on.
     path: str
+    #: Files a query may read by path: the data files a DuckDB engine exposes as tables (the
+    #: safety gate lets queries name these and no others); empty for a database file.
+    allowed_files: tuple[Path, ...]
 
     def tables(self) -> tuple[TableInfo, ...]:
         """All user tables and views with columns, primary and foreign keys."""

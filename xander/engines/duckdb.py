@@ -6,8 +6,11 @@ reopened ``read_only=True`` with external access limited to exactly those files
 (``allowed_paths``) and the configuration locked, so a query can read the user's files through
 the views and nothing else on disk, and the catalog cannot change.  Whatever the caller checked
 before, ``execute`` and ``explain`` run a string only when DuckDB's own parser sees exactly one
-``SELECT`` statement in it (a second wall behind :mod:`xander.safety`).  Timeouts interrupt the
-connection from a timer thread.
+``SELECT`` statement in it (``statement_types``, which the safety gate asks too; a second wall
+behind :mod:`xander.safety`).  Timeouts interrupt the connection from a timer thread.
+
+Two profiles open a ``DuckDBEngine``: ``duckdb-files`` takes data files and folders (offered
+targets first, by suffix), ``duckdb`` takes database files (after SQLite's header check).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from xander.engines.base import (
     QueryResult,
     TableInfo,
 )
+from xander.engines.profile import EngineProfile, register
 from xander.errors import DatabaseNotFoundError, QueryError, QueryTimeoutError
 
 FILE_READERS = {
@@ -50,10 +55,87 @@ def _table_name(path: Path) -> str:
     return name if not name[0].isdigit() else "t_" + name
 
 
+# -- DuckDB's own parser -----------------------------------------------------------------------
+_PARSER_LOCK = threading.Lock()
+_PARSER: list[Any] = []  # one in-memory connection, made on first use
+
+
+def statement_types(sql: str) -> tuple[str, ...]:
+    """The types DuckDB's parser gives the statements in ``sql``, in order.
+
+    DuckDB runs every statement of a string it is given, so its own view of where statements
+    end is the one that counts.  Raises ``QueryError`` when DuckDB cannot parse ``sql``.
+    (``PIVOT`` without ``IN`` values is a CREATE TYPE and a SELECT.)
+
+    >>> statement_types("FROM t SELECT a"), statement_types("SELECT 1; CALL pragma_version()")
+    (('SELECT',), ('SELECT', 'CALL'))
+    """
+    import duckdb
+
+    with _PARSER_LOCK:
+        if not _PARSER:
+            _PARSER.append(duckdb.connect(":memory:"))
+        try:
+            statements = _PARSER[0].extract_statements(sql)
+        except duckdb.Error as exc:
+            raise QueryError(str(exc).splitlines()[0]) from exc
+    return tuple(st.type.name for st in statements)
+
+
+# -- target recognition ------------------------------------------------------------------------
+def _is_data_target(target: str) -> bool:
+    """A folder, or a file named like CSV / Parquet / JSON (that it exists is enough)."""
+    p = Path(target).expanduser()
+    return p.exists() and (p.is_dir() or p.suffix.lower() in FILE_READERS)
+
+
+def _is_duckdb_file(target: str) -> bool:
+    """A readable regular file named ``.duckdb`` / ``.ddb``, empty, or with DuckDB's magic."""
+    p = Path(target).expanduser()
+    try:
+        if not p.is_file():
+            return False
+        with p.open("rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return p.suffix.lower() in DUCKDB_SUFFIXES or not head or head[8:12] == b"DUCK"
+
+
+def _open(target: str) -> DuckDBEngine:
+    return DuckDBEngine(Path(target).expanduser())
+
+
+DUCKDB = register(EngineProfile(
+    name="duckdb",
+    dialect="duckdb",
+    display_name="DuckDB",
+    recognizes=_is_duckdb_file,
+    opener=_open,
+    caseless_names=True,
+    read_starts=frozenset({"FROM"}),
+    statement_types=statement_types,
+    error_patterns={
+        "ambiguous-column":
+            r'Ambiguous reference to column name "(?P<name>[^\n]+?)" \(use: ',
+        "no-such-column":
+            r'(?:Referenced column|Table "(?P<table>[^\n]+?)" does not have a column named) '
+            r'"(?P<name>[^\n]+?)"(?: not found in FROM clause|(?=\n|$))',
+        "no-such-table": r"Table with name (?P<name>[^\n]+?) does not exist!",
+        "not-grouped":
+            r'column "(?P<name>[^\n]+?)" must appear in the GROUP BY clause or must be part '
+            r"of an aggregate function",
+    },
+))
+DUCKDB_FILES = register(replace(
+    DUCKDB, name="duckdb-files", recognizes=_is_data_target, priority=10
+))
+
+
 class DuckDBEngine:
     """A read-only DuckDB database, or data files exposed as tables."""
 
-    dialect = "duckdb"
+    dialect = DUCKDB.dialect
 
     def __init__(self, path: str | Path) -> None:
         import duckdb
@@ -63,12 +145,14 @@ class DuckDBEngine:
         if not p.exists():
             raise DatabaseNotFoundError(f"database not found: {p}", "check the --db path")
         self.path = str(p)
-        self.files: tuple[Path, ...] = ()
+        self.allowed_files: tuple[Path, ...] = ()
         self._tmpdir: str | None = None
         try:
             if p.is_dir() or p.suffix.lower() in FILE_READERS:
+                self.profile = DUCKDB_FILES
                 self._conn = self._open_files(p)
             else:
+                self.profile = DUCKDB
                 self._conn = duckdb.connect(str(p), read_only=True)
                 self._conn.execute("SET enable_external_access=false")
                 self._conn.execute("SET lock_configuration=true")
@@ -104,23 +188,26 @@ class DuckDBEngine:
                 build.execute(f"CREATE VIEW {_quote(name)} AS SELECT * FROM {reader}({literal})")
         finally:
             build.close()
-        self.files = tuple(f.resolve() for f in files)
-        allowed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in self.files)
+        self.allowed_files = tuple(f.resolve() for f in files)
+        allowed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in self.allowed_files)
         conn = self._duckdb.connect(catalog, read_only=True)
         conn.execute(f"SET allowed_paths=[{allowed}]")
         conn.execute("SET enable_external_access=false")
         conn.execute("SET lock_configuration=true")
         return conn
 
-    def _only_select(self, sql: str) -> None:
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The same as ``allowed_files`` (the name ``api.py`` asks for until it switches)."""
+        return self.allowed_files
+
+    @staticmethod
+    def _only_select(sql: str) -> None:
         """Refuse a string unless DuckDB parses it as exactly one SELECT statement."""
-        try:
-            statements = self._conn.extract_statements(sql)
-        except self._duckdb.Error as exc:
-            raise QueryError(str(exc).splitlines()[0]) from exc
-        if len(statements) != 1 or statements[0].type != self._duckdb.StatementType.SELECT:
-            kinds = ", ".join(st.type.name for st in statements) or "no statement"
-            raise QueryError(f"the engine runs one SELECT statement only, got: {kinds}")
+        kinds = statement_types(sql)
+        if kinds != ("SELECT",):
+            got = ", ".join(kinds) or "no statement"
+            raise QueryError(f"the engine runs one SELECT statement only, got: {got}")
 
     # -- introspection ---------------------------------------------------------------------------
     def tables(self) -> tuple[TableInfo, ...]:

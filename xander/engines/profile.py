@@ -1,25 +1,33 @@
 """Engine profiles: what the rest of xander may know about an engine, as data.
 
-Each engine module declares one ``EngineProfile`` and registers it (one line); prompts, the
+Each engine module declares its ``EngineProfile`` and registers it (one line); prompts, the
 safety gate, Normalized SQL and repair read the profile of ``schema.dialect`` instead of
-testing engine names.  A new engine is its module plus one ``register(...)`` line.
+testing engine names, and ``open_engine`` offers a ``--db`` target to the registered profiles.
+A new engine is its module, one ``register(...)`` line in it, and one entry in ``BUILTIN``.
 
 >>> from xander.engines import profile
 >>> profile("sqlite").display_name, profile("duckdb").caseless_names
 ('SQLite', True)
+>>> [p.name for p in profiles()]
+['duckdb-files', 'sqlite', 'duckdb']
+>>> dialect_profile("postgres").display_name, dialect_profile("oracle").display_name
+('PostgreSQL', 'oracle')
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xander.errors import InputError
+from xander.errors import EngineError, InputError
 
 if TYPE_CHECKING:
     from xander.engines.base import Engine
+
+#: the modules of the built-in engines; each registers its profiles when imported.
+BUILTIN = ("xander.engines.duckdb", "xander.engines.sqlite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,44 +35,72 @@ class EngineProfile:
     """One engine's facts, read by every room above the engines."""
 
     name: str
-    """Registry name (``sqlite``, ``duckdb``)."""
+    """Registry name (``sqlite``, ``duckdb``, ``duckdb-files``)."""
     dialect: str
     """sqlglot dialect name used to parse, check and print SQL for this engine."""
     display_name: str
     """How prompts and messages name the SQL dialect (``SQLite``)."""
     recognizes: Callable[[str], bool]
-    """True when a ``--db`` target (a path or URL, as given) is this engine's to open."""
+    """True when a ``--db`` target (a path or URL, as given) is this engine's to open.  Never
+    raises: a target no profile recognizes gets ``open_engine``'s own explanation."""
     opener: Callable[[str], Engine]
     """Opens a recognised target read-only."""
-    caseless_names: bool = True
-    """Identifiers match without regard to case, quoted or not."""
+    caseless_names: bool = False
+    """Identifiers match without regard to case, quoted or not (Normalized SQL may respell
+    them as the schema does and drop quotes around mixed-case names)."""
+    double_quoted_strings: bool = False
+    """A double-quoted name that names no column is a string literal (SQLite's ``"France"``):
+    Normalized SQL keeps its quotes, or with a schema turns it into ``'France'``."""
     read_starts: frozenset[str] = frozenset()
-    """Statement keywords beyond SELECT / WITH / ( / VALUES that begin a read (DuckDB ``FROM``)."""
-    error_patterns: Mapping[str, str] = field(default_factory=dict)
-    """Regular expressions over the engine's error text, each with a ``name`` group, by kind:
-    ``ambiguous-column``, ``no-such-column``, ``no-such-table``, ``not-grouped``."""
+    """Words beyond ``SELECT`` / ``WITH`` / ``(`` that may begin a read query (DuckDB's
+    ``FROM t SELECT ...``); the safety gate refuses any other first word."""
+    statement_types: Callable[[str], tuple[str, ...]] | None = None
+    """The engine's own parser: the types (``SELECT``, ``CALL``, ...) of the statements it sees
+    in a string, raising ``QueryError`` when it cannot parse it.  The safety gate and the
+    engine itself run a string only when this is exactly ``("SELECT",)``.  None: no parser."""
+    function_spellings: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """sqlglot expression class name -> the function name Normalized SQL prints for it
+    (SQLite's own ``SUBSTR`` for ``Substring``)."""
+    error_patterns: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Regular expressions (for ``re.search``) over the engine's error text, each with a
+    ``name`` group, by kind: ``ambiguous-column`` (an unqualified column several tables have),
+    ``no-such-column``, ``no-such-table``, ``not-grouped`` (a column neither grouped nor
+    aggregated).  A kind the engine never reports is absent."""
     priority: int = 100
-    """Targets are offered to profiles in ascending priority (content checks before suffixes)."""
+    """Targets are offered to profiles in ascending priority; the first that recognizes one
+    opens it (data files before SQLite's header check before DuckDB's)."""
 
 
 _PROFILES: dict[str, EngineProfile] = {}
 
 
 def register(p: EngineProfile) -> EngineProfile:
-    """Add ``p`` to the registry (by name and by dialect) and return it."""
+    """Add ``p`` to the registry (by name, and by dialect unless one is there) and return it."""
     _PROFILES[p.name] = p
     _PROFILES.setdefault(p.dialect, p)
     return p
 
 
 def profile(name: str) -> EngineProfile:
-    """The profile registered under an engine or dialect name."""
+    """The profile registered under an engine or dialect name; ``InputError`` if none is."""
     _load_builtin()
     try:
         return _PROFILES[name]
     except KeyError:
         known = ", ".join(sorted({p.name for p in _PROFILES.values()}))
         raise InputError(f"unknown engine or dialect {name!r}", f"choose from {known}") from None
+
+
+def dialect_profile(dialect: str) -> EngineProfile:
+    """The facts for SQL text of ``dialect``; never raises.
+
+    A registered engine's profile, else one of the dialects xander knows without an engine
+    (``postgres``, ``mysql``), else neutral defaults (named as given, case-sensitive, no extra
+    read words, no parser) that open nothing.
+    """
+    _load_builtin()
+    found = _PROFILES.get(dialect) or _SQL_ONLY.get(dialect)
+    return found if found is not None else _sql_only(dialect)
 
 
 def profiles() -> tuple[EngineProfile, ...]:
@@ -75,10 +111,27 @@ def profiles() -> tuple[EngineProfile, ...]:
 
 
 def _load_builtin() -> None:
-    # the built-in engines register when their modules are imported
-    import xander.engines.duckdb  # noqa: F401
-    import xander.engines.sqlite  # noqa: F401
+    for module in BUILTIN:
+        importlib.import_module(module)
 
 
-def as_path(target: str) -> Path:
-    return Path(target).expanduser()
+def _never(target: str) -> bool:
+    return False
+
+
+def _sql_only(
+    dialect: str, display_name: str | None = None, caseless: bool = False
+) -> EngineProfile:
+    def no_engine(target: str) -> Engine:
+        raise EngineError(f"xander has no engine for {dialect}", "give a SQLite or DuckDB database")
+
+    return EngineProfile(
+        dialect, dialect, display_name or dialect, _never, no_engine, caseless_names=caseless
+    )
+
+
+#: dialects whose SQL xander may be asked to check or print, without an engine for them.
+_SQL_ONLY = {
+    "postgres": _sql_only("postgres", "PostgreSQL"),
+    "mysql": _sql_only("mysql", caseless=True),
+}

@@ -21,6 +21,7 @@ from xander.engines.base import (
     QueryResult,
     TableInfo,
 )
+from xander.engines.profile import EngineProfile, register
 from xander.errors import DatabaseNotFoundError, QueryError, QueryTimeoutError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -36,8 +37,10 @@ _PROGRESS_STEPS = 10_000
 
 
 def is_sqlite_file(path: Path) -> bool:
-    """True when ``path`` starts with the SQLite header."""
+    """True when ``path`` is a regular file that starts with the SQLite header."""
     try:
+        if not path.is_file():  # a FIFO or device would block or never end
+            return False
         with path.open("rb") as fh:
             return fh.read(16) == SQLITE_MAGIC
     except OSError:
@@ -48,10 +51,34 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _open(target: str) -> SQLiteEngine:
+    return SQLiteEngine(Path(target).expanduser())
+
+
+SQLITE = register(EngineProfile(
+    name="sqlite",
+    dialect="sqlite",
+    display_name="SQLite",
+    recognizes=lambda target: is_sqlite_file(Path(target).expanduser()),
+    opener=_open,
+    caseless_names=True,
+    double_quoted_strings=True,
+    function_spellings={"Substring": "SUBSTR"},
+    error_patterns={
+        "ambiguous-column": r"ambiguous column name: (?P<name>[^\n]+)",
+        "no-such-column": r"no such column: (?P<name>[^\n]+)",  # as written: may be t.c
+        "no-such-table": r"no such table: (?P<name>[^\n]+)",  # as written: may be main.t
+    },
+    priority=50,
+))
+
+
 class SQLiteEngine:
     """A read-only SQLite database file."""
 
-    dialect = "sqlite"
+    profile = SQLITE
+    dialect = SQLITE.dialect
+    allowed_files: tuple[Path, ...] = ()
 
     def __init__(self, path: str | Path) -> None:
         p = Path(path)
