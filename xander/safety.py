@@ -13,7 +13,7 @@ Four independent looks at the text, each of which can only refuse:
 2. sqlglot's tokens: the first word, statement keywords anywhere (sqlglot may parse statements
    it does not know as ``exp.Command`` or, worse, as a harmless-looking table), calls of
    functions that reach outside the database;
-3. for DuckDB, DuckDB's own parser: one statement, of type SELECT;
+3. the engine's own parser, where its profile has one (DuckDB's): one statement, a SELECT;
 4. sqlglot's tree: a SELECT / set operation root, no write or command node anywhere, table
    functions from a short allowlist, no file paths or URLs as table names.
 
@@ -24,7 +24,6 @@ statement keyword (``Delete``, ``Drop``) must be quoted.
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,7 +34,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token, TokenType
 
-from xander.errors import UnsafeQueryError
+from xander.engines.profile import dialect_profile
+from xander.errors import QueryError, UnsafeQueryError
 
 #: longer queries are refused outright: no question needs them, and they cost parse time.
 MAX_SQL_CHARS = 50_000
@@ -71,9 +71,8 @@ _STRING_TOKENS = frozenset(
         "HEREDOC_STRING", "UNICODE_STRING",
     ) if hasattr(TokenType, n)
 )
-#: first words of a read query; DuckDB also reads ``FROM t SELECT ...``.
-_READ_STARTS = {"SELECT", "WITH", "("}
-_DIALECT_READ_STARTS = {"duckdb": {"FROM"}}
+#: first words of a read query; an engine's profile may add some (DuckDB's ``FROM t SELECT``).
+_READ_STARTS = frozenset({"SELECT", "WITH", "("})
 
 #: functions that reach outside the database: files, network, environment, settings,
 #: sequences, extensions, other databases, or SQL given as a string.
@@ -161,8 +160,7 @@ def ensure_read_only(
     except (SqlglotError, ValueError, RecursionError) as exc:
         raise _refuse(f"the query could not be parsed ({_first_line(exc)})") from exc
     check_tokens(tokens, dialect, bool(allowed))
-    if dialect == "duckdb":
-        check_duckdb_statement(sql)
+    check_engine_statement(sql, dialect)
     try:
         trees = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
     except (SqlglotError, ValueError, RecursionError) as exc:
@@ -217,7 +215,7 @@ def check_tokens(tokens: list[Token], dialect: str = "sqlite", may_read_files: b
         raise _refuse("empty query")
     first = words[0].text.upper()
     if words[0].token_type in _STRING_TOKENS or (
-        first not in _READ_STARTS | _DIALECT_READ_STARTS.get(dialect, set())
+        first not in _READ_STARTS | dialect_profile(dialect).read_starts
     ):
         if first in STATEMENT_KEYWORDS | SOFT_STATEMENT_KEYWORDS:
             raise _refuse(f"{first} statement")
@@ -247,36 +245,33 @@ def check_tokens(tokens: list[Token], dialect: str = "sqlite", may_read_files: b
             raise _refuse(f"{word} statement inside the query")
 
 
-# -- 3. DuckDB's own parser --------------------------------------------------------------------
-_DUCKDB_LOCK = threading.Lock()
-_DUCKDB_PARSER: list[Any] = []
-
-
-def check_duckdb_statement(sql: str) -> None:
-    """Refuse unless DuckDB's parser sees exactly one statement, of type SELECT.
+# -- 3. the engine's own parser ----------------------------------------------------------------
+def check_engine_statement(sql: str, dialect: str) -> None:
+    """Refuse unless the engine's own parser (its profile's ``statement_types``) sees exactly one
+    statement, of type SELECT; a no-op for an engine without one (SQLite).
 
     The engine runs every statement of a string it is given, so its own view of where
-    statements end is the one that counts.  (``PIVOT`` without ``IN`` values is a CREATE TYPE
-    and a SELECT, hence refused.)
+    statements end is the one that counts.  (DuckDB reads ``PIVOT`` without ``IN`` values as a
+    CREATE TYPE and a SELECT, hence refused.)
 
-    >>> check_duckdb_statement("FROM t SELECT a")
-    >>> check_duckdb_statement("CALL pragma_version()")  # doctest: +ELLIPSIS
+    >>> check_engine_statement("FROM t SELECT a", "duckdb")
+    >>> check_engine_statement("CALL pragma_version()", "duckdb")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     xander.errors.UnsafeQueryError: refused: CALL statement (DuckDB's parser) (...)
+    >>> check_engine_statement("CALL pragma_version()", "sqlite")
     """
-    import duckdb
-
-    with _DUCKDB_LOCK:
-        if not _DUCKDB_PARSER:
-            _DUCKDB_PARSER.append(duckdb.connect(":memory:"))
-        try:
-            statements = _DUCKDB_PARSER[0].extract_statements(sql)
-        except duckdb.Error as exc:
-            raise _refuse(f"the query could not be parsed by DuckDB ({_first_line(exc)})") from exc
-    kinds = [s.type for s in statements]
+    engine = dialect_profile(dialect)
+    if engine.statement_types is None:
+        return
+    try:
+        kinds = engine.statement_types(sql)
+    except QueryError as exc:
+        raise _refuse(
+            f"the query could not be parsed by {engine.display_name} ({_first_line(exc)})"
+        ) from exc
     for kind in kinds:
-        if kind != duckdb.StatementType.SELECT:
-            raise _refuse(f"{kind.name} statement (DuckDB's parser)")
+        if kind != "SELECT":
+            raise _refuse(f"{kind} statement ({engine.display_name}'s parser)")
     if len(kinds) != 1:
         raise _refuse("several statements" if kinds else "empty query")
 
