@@ -42,13 +42,12 @@ from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import TokenType
 
+from xander.engines.profile import dialect_profile
 from xander.sqlparse import parse_one_select, reading_order
 
 if TYPE_CHECKING:
     from xander.schema import Schema
 
-# dialects whose identifiers match without regard to case, quoted or not
-_CASELESS = frozenset({"sqlite", "duckdb", "mysql"})
 _SAFE_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # SQLite's keywords (sqlite.org/lang_keywords.html): a name spelled like one keeps its quotes
 _SQLITE_KEYWORDS = frozenset(
@@ -85,7 +84,8 @@ def normalize(
     'SELECT COUNT(*) FROM a AS T1 JOIN b AS T2 ON T1.x = T2.y WHERE T2.z NOT IN (1, 2)'
     """
     tree = parse_one_select(sql, dialect)
-    backticked = _non_double_quoted_names(sql, dialect) if dialect == "sqlite" else frozenset()
+    strings = dialect_profile(dialect).double_quoted_strings
+    backticked = _non_double_quoted_names(sql, dialect) if strings else frozenset()
     tree = _normalize(tree, _catalog(schema), dialect, backticked)
     return tree.sql(dialect=_writer(dialect), normalize_functions="upper", comments=False)
 
@@ -443,8 +443,9 @@ def _rename(
     for col in tree.find_all(exp.Column):
         if id(col) not in handled and col.table.lower() in renamed:
             raise _Unsafe(col.sql())  # a reference the scope analysis did not see
-    caseless = dialect in _CASELESS
-    literal_ok = dialect == "sqlite" and catalog is not None
+    facts = dialect_profile(dialect)
+    caseless = facts.caseless_names
+    literal_ok = facts.double_quoted_strings and catalog is not None
     for col, level, ref in analysis.refs:
         if ref.kind == "none" and literal_ok and _double_quoted(col, backticked):
             col.replace(exp.Literal.string(col.name))
@@ -506,15 +507,16 @@ def _non_double_quoted_names(sql: str, dialect: str) -> frozenset[str]:
 
 
 def _unquote(tree: exp.Expr, dialect: str, analysis: _Analysis | None) -> None:
-    """Drop quotes a name does not need.  In SQLite an unresolved double-quoted column may be a
-    string, so it keeps its quotes."""
+    """Drop quotes a name does not need.  Where double quotes may make a string (SQLite) an
+    unresolved double-quoted column may be one, so it keeps its quotes."""
     resolved = (
         {id(col) for col, _, ref in analysis.refs if ref.kind in ("source", "alias")}
         if analysis is not None
         else set()
     )
     reserved = _reserved_words(dialect)
-    caseless = dialect in _CASELESS
+    facts = dialect_profile(dialect)
+    caseless = facts.caseless_names
     for ident in tree.find_all(exp.Identifier):
         name = ident.name
         if not ident.quoted or not _SAFE_IDENT.match(name) or name.upper() in reserved:
@@ -523,7 +525,7 @@ def _unquote(tree: exp.Expr, dialect: str, analysis: _Analysis | None) -> None:
             continue
         parent = ident.parent
         if (
-            dialect == "sqlite"
+            facts.double_quoted_strings
             and isinstance(parent, exp.Column)
             and parent.this is ident
             and not parent.table
@@ -561,7 +563,7 @@ def _not_sql(self: Any, e: exp.Not) -> str:
 @functools.cache
 def _writer(dialect: str) -> Dialect:
     """``dialect`` with the Normalized SQL spellings: ``!=``, ``NOT IN``, ``EXISTS (...)``, and
-    SQLite's own ``SUBSTR``."""
+    the engine's own function names (its profile's ``function_spellings``: SQLite's ``SUBSTR``)."""
     base = type(Dialect.get_or_raise(dialect))
     transforms = {
         **base.Generator.TRANSFORMS,
@@ -569,7 +571,7 @@ def _writer(dialect: str) -> Dialect:
         exp.Not: _not_sql,
         exp.Exists: lambda self, e: f"EXISTS {self.wrap(e)}",
     }
-    if dialect == "sqlite":
-        transforms[exp.Substring] = rename_func("SUBSTR")
+    for node, name in dialect_profile(dialect).function_spellings.items():
+        transforms[getattr(exp, node)] = rename_func(name)
     generator = type("Generator", (base.Generator,), {"TRANSFORMS": transforms})
     return type(f"XanderNormalized{base.__name__}", (base,), {"Generator": generator})()
