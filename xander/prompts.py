@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xander.engines.profile import dialect_profile
 from xander.lm.base import LM
 from xander.schema import Schema
 from xander.task import Task
 
 SQL_FENCE = "```sql\n"
 CLOSE_FENCE = "```"
-
-DIALECT_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB", "postgres": "PostgreSQL"}
 
 SYSTEM = (
     "You are an expert data analyst. You translate questions about a database into one correct "
@@ -33,7 +32,7 @@ class Prompt:
 
 
 def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000) -> str:
-    dialect = DIALECT_NAMES.get(schema.dialect, schema.dialect)
+    dialect = dialect_profile(schema.dialect).display_name
     parts = [
         f"Database schema ({dialect}):",
         schema.render(question=task.question, max_chars=max_schema_chars),
@@ -48,6 +47,6 @@ def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000) -> 
 
 def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_000) -> Prompt:
     """The chat prompt for ``task``, ending inside an opened ```sql fence."""
-    system = SYSTEM.format(dialect=DIALECT_NAMES.get(schema.dialect, schema.dialect))
+    system = SYSTEM.format(dialect=dialect_profile(schema.dialect).display_name)
     text = lm.chat_prompt(system, user_message(schema, task, max_schema_chars), SQL_FENCE)
     return Prompt(text, tuple(lm.tokenize(text)))
