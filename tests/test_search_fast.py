@@ -185,13 +185,40 @@ def test_dead_branch_backtracks_to_the_next_queued_node(music):
     assert out.expansions == 5
 
 
-def test_expansion_budget_stops_the_search_and_says_so(music):
-    out = run(music, ScriptedLM(MADE_UP_TABLE), max_expansions=3)
-    assert (out.stop_reason, out.expansions, out.candidates) == ("max-expansions", 3, ())
-    assert out.best.sql == "" and not out.best.ok
-    (diag,) = out.best.diagnostics
-    assert diag.code == "no-candidate" and "(max-expansions)" in diag.message
-    assert status(out)["SELECT name FROM singer"] == "open"  # queued, never popped
+def test_expansion_budget_stops_the_search_and_completes_the_best_open_branch(music):
+    lm = ScriptedLM(MADE_UP_TABLE)
+    out = run(music, lm, max_expansions=3)
+    assert (out.stop_reason, out.expansions) == ("max-expansions+greedy", 3)
+    # the queued runner-up was never popped: one greedy completion finished it instead
+    assert status(out)["SELECT name FROM singer"] == "open"
+    assert [kind for kind, _ in lm.requests].count("complete") == 1
+    assert out.best.ok and out.best.sql == "SELECT name FROM singer WHERE age > 30"
+    (rescued,) = [d for _, d in out.trace.graph.nodes(data=True) if d.get("rescued")]
+    assert rescued["status"] == "complete" and rescued["sql"] == out.best.sql
+
+
+def test_every_branch_pruned_falls_back_to_greedy_decoding(music):
+    script = {"": [("SELECT", -0.05)], "SELECT": [(" name FROM singers", -0.1)],
+              "SELECT name FROM singers": [(" WHERE age > 30", -0.1)],
+              "SELECT name FROM singers WHERE age > 30": [(END, -0.05)]}
+    lm = ScriptedLM(script)
+    out = run(music, lm)
+    assert out.stop_reason == "exhausted+greedy"
+    assert [kind for kind, _ in lm.requests].count("complete") == 1
+    # greedy decoding's query is judged like any candidate (it names a table that does not
+    # exist) and repaired like any candidate
+    greedy, fixed = out.candidates
+    assert greedy.sql == "SELECT name FROM singers WHERE age > 30" and not greedy.ok
+    assert "unknown-table" in (greedy.error or "")
+    assert out.best is fixed and fixed.ok and fixed.sql == "SELECT name FROM singer WHERE age > 30"
+
+
+def test_deadline_starts_after_the_prompt_is_evaluated(music):
+    # a deadline of 0 s still lets the first expansion (the prompt's evaluation) happen; the
+    # search then stops on the clock and still answers
+    out = run(music, ScriptedLM(MADE_UP_TABLE), deadline_s=0.0)
+    assert out.stop_reason == "deadline+greedy" and out.expansions >= 1
+    assert out.best.ok and out.best.sql == "SELECT name FROM singer WHERE age > 30"
 
 
 def test_max_candidates_stops_before_the_answer(music):

@@ -56,7 +56,10 @@ class SearchConfig:
     max_candidates: int = 4
     """Complete candidates to collect before choosing; the first clean one stops early."""
     deadline_s: float = 30.0
-    """Wall-clock budget per question."""
+    """Wall-clock last resort per question, counted from the prompt's evaluation (the first LM
+    call), never before: the budgets that decide the answer are LM work (``max_expansions``,
+    ``max_candidates``).  When it fires before any query ran, the most likely open branch is
+    completed greedily and checked (stop reason ``deadline+greedy``)."""
     chunked: bool = True
     """Follow the best child greedily between branch points (False: the paper's one token per
     expansion, every child queued)."""

@@ -9,7 +9,15 @@ does not exist, a column the alias's table lacks); when no child survives, the b
 the search backtracks to the best queued node.  A finished query goes through the complete
 checkers; failures are sent to ``repair`` and repaired queries compete as candidates with a
 penalty.  The search stops at the first candidate with no error and no warning, or when a budget
-(expansions, candidates, wall clock) runs out, and returns the best candidate found.
+runs out, and returns the best candidate found.
+
+Budgets are LM work first: ``max_expansions`` (next-token distributions asked for) and
+``max_candidates``.  The wall-clock ``deadline_s`` is a last resort, and its clock starts only once
+the prompt has been evaluated (the first LM call returned), so a slow machine spends its seconds
+on the search, not on the prompt.  When a budget stops the search before any query ran, the most
+likely open branch is completed greedily (one completion) and checked like any other candidate,
+so the search never answers with nothing where greedy decoding would answer; the stop reason
+then ends in ``+greedy``.
 
 Backends that pay per request (vLLM, servers) declare ``supports_paths``: one request gives the
 greedy continuation with the top-k at every position.  The search then asks through
@@ -36,7 +44,7 @@ from xander.diagnostic import Diagnostic
 from xander.engines import QueryResult
 from xander.lm.base import LM, PathLM
 from xander.lm.lookahead import Lookahead
-from xander.prompts import Prompt
+from xander.prompts import CLOSE_FENCE, Prompt
 from xander.repair import repairs_for
 from xander.scoring import Candidate, Weights, best, score
 from xander.sqlparse import extract_sql
@@ -92,7 +100,8 @@ class _Search:
         self.pruned = 0
         self.candidates: list[Candidate] = []
         self.seen_sql: set[str] = set()
-        self.deadline = time.monotonic() + cfg.deadline_s
+        #: set when the first LM call returns: the prompt's evaluation is not the search's time
+        self.deadline: float | None = None
 
     # -- nodes -----------------------------------------------------------------------------------
     def node(self, parent: Node | None, token: int | None, piece: str, logprob: float) -> Node:
@@ -158,6 +167,36 @@ class _Search:
         """Tokens of the ``n`` best queued nodes that are still open (the lookahead's prefetch)."""
         return [node.tokens for _, _, node in heapq.nsmallest(n, self.heap) if not node.done]
 
+    def late(self) -> bool:
+        """The wall-clock deadline (counted from the prompt's evaluation) has passed."""
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def out_of_budget(self) -> str | None:
+        if self.expansions >= self.cfg.max_expansions:
+            return "max-expansions"
+        if self.late():
+            return "deadline"
+        return None
+
+    def rescue(self, root: Node) -> bool:
+        """Complete the most likely open branch greedily in one LM call and evaluate the query it
+        spells like any other candidate; with no open branch and no candidate at all, complete the
+        root (greedy decoding).  True when that gave a new candidate."""
+        open_nodes = [n for _, _, n in sorted(self.heap) if not n.done]
+        if not open_nodes and self.candidates:
+            return False  # the tree is spent: greedy decoding would repeat its first path
+        start = open_nodes[0] if open_nodes else root
+        room = max(1, self.max_tokens - len(start.tokens))
+        done = self.lm.complete(self.prompt.tokens + start.tokens, max_tokens=room,
+                                stop=(CLOSE_FENCE,))
+        self.next_id += 1
+        node = Node(self.next_id, start.id, (*start.tokens, *done.tokens), start.text + done.text,
+                    start.logprob + done.logprob, start.depth + len(done.tokens), done=True)
+        self.trace.add(node, "end", rescued=True)
+        before = len(self.candidates)
+        self.finish(node)
+        return len(self.candidates) > before
+
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> SearchOutcome:
         root = self.node(None, None, "", 0.0)
@@ -165,11 +204,9 @@ class _Search:
         self.push(root)
         stop = "exhausted"
         while self.heap:
-            if self.expansions >= self.cfg.max_expansions:
-                stop = "max-expansions"
-                break
-            if time.monotonic() > self.deadline:
-                stop = "deadline"
+            spent = self.out_of_budget()
+            if spent:
+                stop = spent
                 break
             _, _, node = heapq.heappop(self.heap)
             if self.extend(node):
@@ -178,6 +215,8 @@ class _Search:
             if len(self.candidates) >= self.cfg.max_candidates:
                 stop = "max-candidates"
                 break
+        if not any(c.ok for c in self.candidates) and self.rescue(root):
+            stop += "+greedy"
         chosen = best(self.candidates, self.weights)
         if chosen is None:
             chosen = Candidate("", diagnostics=(Diagnostic(
@@ -194,12 +233,14 @@ class _Search:
             if len(cur.tokens) >= self.max_tokens:
                 self.trace.mark(cur.id, "pruned", reason="search/length: query too long")
                 return False
-            if self.expansions >= self.cfg.max_expansions or time.monotonic() > self.deadline:
+            if self.out_of_budget():
                 self.push(cur)
                 return False
             self.expansions += 1
             self.trace.mark(cur.id, "expanded")
             choices = self.lm.top_k([self.prompt.tokens + cur.tokens], self.cfg.top_k)[0]
+            if self.deadline is None:
+                self.deadline = time.monotonic() + self.cfg.deadline_s
             best_lp = choices[0].logprob if choices else 0.0
             survivors: list[Node] = []
             for ch in choices:
