@@ -16,6 +16,25 @@ SPIDER = DATA / "spider"
 BIRD = DATA / "bird"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):
+    """xander's cache root is a directory of the test run (value indexes, prompt states), never
+    the user's; its ``models/`` links to the user's, so the embedded model is not rebuilt."""
+    from xander.paths import cache_dir
+
+    models = cache_dir("models")
+    models.mkdir(parents=True, exist_ok=True)
+    old = os.environ.get("XANDER_CACHE")
+    root = tmp_path_factory.mktemp("xander-cache")
+    (root / "models").symlink_to(models.resolve(), target_is_directory=True)
+    os.environ["XANDER_CACHE"] = str(root)
+    yield
+    if old is None:
+        os.environ.pop("XANDER_CACHE", None)
+    else:
+        os.environ["XANDER_CACHE"] = old
+
+
 def spider_db(db_id: str) -> Path:
     path = SPIDER / "database" / db_id / f"{db_id}.sqlite"
     if not path.is_file():

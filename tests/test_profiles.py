@@ -150,7 +150,6 @@ def test_data_folder_engine_declares_its_files(tmp_path):
     try:
         assert e.profile is profile("duckdb-files") and e.dialect == "duckdb"
         assert e.allowed_files == ((tmp_path / "people.csv").resolve(),)
-        assert e.files == e.allowed_files  # the old name, for callers not yet switched
     finally:
         e.close()
 

@@ -123,7 +123,8 @@ def test_ambiguous_rule_needs_the_engine_pattern(tmp_path, monkeypatch):
 
 
 def test_every_rule_declares_what_it_answers():
-    assert [rule.name for rule in RULES] == ["link", "ambiguous", "literal", "order", "swap"]
+    assert [rule.name for rule in RULES] == ["link", "ambiguous", "literal", "values", "order",
+                                                "swap"]
     for rule in RULES:
         assert isinstance(rule.answers, frozenset) and rule.answers
 

@@ -1,7 +1,7 @@
 """The value index (xander/values.py), the ``values`` checker and the ``values`` repair, on real
 Spider databases and DuckDB files built in tmp_path.
 
-Every test points the disk cache at its own tmp dir (``XANDER_CACHE_DIR``).  The checker table
+Every test points the disk cache at its own tmp dir (``XANDER_CACHE``).  The checker table
 pairs wrong literals the small model writes with the codes they must get; the repair tests check
 that the mended query returns the gold result of a real dev question.
 """
@@ -41,7 +41,7 @@ from xander.values import (
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     """Each test gets its own empty disk cache."""
-    monkeypatch.setenv("XANDER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XANDER_CACHE", str(tmp_path / "cache"))
 
 
 def _open(db: str):
@@ -105,7 +105,7 @@ def test_cache_hit_and_rebuild_after_the_file_changes(tmp_path):
     first = ValueIndex.for_engine(engine)
     path = cache_path(engine)
     assert not first.from_cache and path is not None and path.is_file()
-    assert path.parent == tmp_path / "cache"
+    assert path.parent == tmp_path / "cache" / "values"
     again = ValueIndex.for_engine(engine)
     assert again.from_cache and again.columns == first.columns
     engine.close()

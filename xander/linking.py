@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from xander.engines.profile import dialect_profile
 from xander.schema import Schema
 
 
@@ -52,7 +53,7 @@ def string_literals_for_unknown_quoted(expr: exp.Expression, schema: Schema) -> 
     >>> string_literals_for_unknown_quoted(e, s).sql("sqlite")
     'SELECT "name" FROM t WHERE name = \\'Bob\\''
     """
-    if schema.dialect != "sqlite":
+    if not dialect_profile(schema.dialect).double_quoted_strings:
         return expr
     names = schema.all_column_names | {
         a.alias.lower() for a in expr.find_all(exp.Alias) if a.alias

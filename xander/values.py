@@ -40,6 +40,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from xander import paths
 from xander.engines import Engine
 from xander.errors import QueryError
 from xander.schema import Schema
@@ -389,14 +390,8 @@ def _distinct_sql(table: str, column: str, limit: int, dialect: str) -> str:
 
 # -- the disk cache ------------------------------------------------------------------------------
 def cache_dir() -> Path:
-    """``$XANDER_CACHE_DIR``, else ``$XANDER_CACHE/values``, else ``$XDG_CACHE_HOME/xander/values``
-    (default ``~/.cache/xander/values``)."""
-    if os.environ.get("XANDER_CACHE_DIR"):
-        return Path(os.environ["XANDER_CACHE_DIR"])
-    if os.environ.get("XANDER_CACHE"):
-        return Path(os.environ["XANDER_CACHE"]) / "values"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "xander" / "values"
+    """``values/`` under xander's cache root (``xander.paths``)."""
+    return paths.cache_dir("values")
 
 
 def stamp(engine: Engine) -> str | None:

@@ -196,11 +196,6 @@ class DuckDBEngine:
         conn.execute("SET lock_configuration=true")
         return conn
 
-    @property
-    def files(self) -> tuple[Path, ...]:
-        """The same as ``allowed_files`` (the name ``api.py`` asks for until it switches)."""
-        return self.allowed_files
-
     @staticmethod
     def _only_select(sql: str) -> None:
         """Refuse a string unless DuckDB parses it as exactly one SELECT statement."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xander.errors import ModelNotFoundError
+from xander.paths import cache_root
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +52,8 @@ DEFAULT_EMBEDDED = "qwen2.5-coder-0.5b"
 
 
 def cache_dir() -> Path:
-    """``$XANDER_CACHE`` or ``$XDG_CACHE_HOME/xander`` (default ``~/.cache/xander``)."""
-    if os.environ.get("XANDER_CACHE"):
-        return Path(os.environ["XANDER_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "xander"
+    """xander's cache root (``xander.paths``): the GGUF files go to its ``models/``."""
+    return cache_root()
 
 
 def _part_path(model: EmbeddedModel, i: int) -> Path:

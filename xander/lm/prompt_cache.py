@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xander.errors import BackendError
+from xander.paths import cache_dir
 
 MAGIC = b"XPCACHE\n"
 FORMAT_VERSION = 1
@@ -89,25 +90,13 @@ class CacheEntry:
 
 
 def default_directory(env: Mapping[str, str] | None = None) -> Path:
-    """``$XANDER_CACHE_DIR``, else ``prompts/`` under xander's cache root.
+    """``prompts/`` under xander's cache root (``xander.paths``; ``env`` defaults to
+    ``os.environ``).
 
-    The root is ``$XANDER_CACHE`` (as for the embedded models), else ``$XDG_CACHE_HOME/xander``,
-    else ``~/.cache/xander``.  ``env`` defaults to ``os.environ``.
-
-    >>> str(default_directory({"XDG_CACHE_HOME": "/x"}))
-    '/x/xander/prompts'
     >>> str(default_directory({"XANDER_CACHE": "/c", "XDG_CACHE_HOME": "/x"}))
     '/c/prompts'
-    >>> str(default_directory({"XANDER_CACHE_DIR": "/p", "XANDER_CACHE": "/c"}))
-    '/p'
     """
-    env = os.environ if env is None else env
-    if env.get("XANDER_CACHE_DIR"):
-        return Path(env["XANDER_CACHE_DIR"])
-    if env.get("XANDER_CACHE"):
-        return Path(env["XANDER_CACHE"]) / "prompts"
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "xander" / "prompts"
+    return cache_dir("prompts", env)
 
 
 def cache_key(model: str, runtime: str, tokens: Sequence[int]) -> str:
@@ -317,7 +306,7 @@ class PromptCache:
         except OSError as exc:
             raise PromptCacheError(
                 f"cannot write the prompt cache at {self.directory}: {exc}",
-                "free some disk space, or point XANDER_CACHE_DIR at a writable directory",
+                "free some disk space, or point XANDER_CACHE at a writable directory",
             ) from exc
         finally:
             if tmp_name is not None:
