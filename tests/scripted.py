@@ -32,6 +32,7 @@ class ScriptedLM:
 
     supports_paths = False
     path_tokens = 0
+    saves_prompts = False
 
     def __init__(self, table: Mapping[str, Sequence[tuple[str, float]]], *, paths: int = 0,
                  name: str = "scripted") -> None:

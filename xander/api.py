@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from xander.checkers import CheckContext, complete_checkers, partial_checkers
 from xander.config import Config, load_config
@@ -19,10 +19,12 @@ from xander.engines import Engine, open_engine
 from xander.errors import InputError, XanderError
 from xander.grammar import constraint, load_grammar, specialize
 from xander.greedy import greedy
-from xander.lm.base import LM, Grammar
+from xander.lm.base import LM, Grammar, PromptStateLM
+from xander.lm.prompt_cache import PromptCache
 from xander.lm.registry import load_lm
 from xander.normalize import normalize
-from xander.prompts import CLOSE_FENCE, build_prompt
+from xander.paths import cache_dir
+from xander.prompts import CLOSE_FENCE, Prompt, build_prompt
 from xander.schema import Schema
 from xander.scoring import Candidate
 from xander.task import Task
@@ -60,6 +62,9 @@ class Result:
     repairs: tuple[str, ...] = ()
     trace: Any = None
     normalized_sql: str = ""  # the same query in Normalized SQL (xander's output style)
+    #: what became of the prompt's shared prefix: loaded (from the prompt cache), saved
+    #: (evaluated, then saved), evaluated, held (already in the model's cache), "" (no state kept)
+    prompt_state: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (rows as lists; values that JSON lacks as strings)."""
@@ -78,6 +83,7 @@ class Result:
             "expansions": self.expansions,
             "pruned": self.pruned,
             "stop_reason": self.stop_reason,
+            "prompt_state": self.prompt_state,
             "truncated": self.truncated,
             "repairs": list(self.repairs),
             "diagnostics": [asdict(d) for d in self.diagnostics],
@@ -123,6 +129,7 @@ class Xander:
         self._lm: LM | None = model if not isinstance(model, str) else None
         self._schema: Schema | None = None
         self._grammars: dict[str, Grammar] = {}
+        self._prompt_cache: PromptCache | None = None
 
     @property
     def schema(self) -> Schema:
@@ -141,6 +148,30 @@ class Xander:
                 text = specialize({t.name: t.column_names for t in self.schema.tables}, text)
             self._grammars[kind] = constraint(text, CLOSE_FENCE)
         return self._grammars[kind]
+
+    def prompt_cache(self, lm: PromptStateLM) -> PromptCache | None:
+        """Where ``lm``'s prompt states are saved (None when ``[lm] prompt_cache`` is off)."""
+        if not self.config.lm.prompt_cache:
+            return None
+        if self._prompt_cache is None:
+            model, runtime = lm.state_identity()
+            self._prompt_cache = PromptCache(cache_dir("prompts"),
+                                             self.config.lm.prompt_cache_mb * 2**20,
+                                             model=model, runtime=runtime)
+        return self._prompt_cache
+
+    def _prime(self, lm: LM, prompt: Prompt) -> str:
+        """Load or evaluate (and save) the prompt's shared prefix; what happened, or ``""``."""
+        if not lm.saves_prompts or not prompt.prefix_len:
+            return ""
+        stateful = cast(PromptStateLM, lm)
+        return stateful.prime(prompt.tokens[:prompt.prefix_len], self.prompt_cache(stateful))
+
+    def warm(self, question: str = "How many rows are there?") -> str:
+        """Save the prompt state of this database ahead of time (``xander warm``): what
+        ``prime`` did (``saved``, ``loaded``, ``held``; ``""`` when the backend keeps none)."""
+        prompt = build_prompt(self.lm, self.schema, Task(question), self.config.lm.max_schema_chars)
+        return self._prime(self.lm, prompt)
 
     @property
     def lm(self) -> LM:
@@ -169,6 +200,7 @@ class Xander:
         before = lm.stats()
         t0 = time.perf_counter()
         prompt = build_prompt(lm, schema, task, self.config.lm.max_schema_chars)
+        prompt_state = self._prime(lm, prompt)
         ctx = CheckContext(
             schema, self.engine, task, self.config.engine.timeout, self.config.engine.max_rows,
             self.engine.allowed_files,
@@ -221,6 +253,7 @@ class Xander:
             expansions=expansions,
             pruned=pruned,
             stop_reason=stop,
+            prompt_state=prompt_state,
             truncated=bool(result and result.truncated),
             diagnostics=cand.diagnostics,
             candidates=tuple(candidates),

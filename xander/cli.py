@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -154,12 +155,65 @@ def _print_result(result, show_rows: int) -> None:
         if more > 0 or result.truncated:
             console.print(f"... {max(more, 0)} more rows{' (truncated)' if result.truncated else ''}")
     tok = result.lm_tokens
+    state = {"loaded": ", prompt state loaded", "saved": ", prompt state saved"}.get(
+        result.prompt_state, "")
+    stop = f", stopped: {result.stop_reason}" if result.stop_reason not in ("found", "greedy",
+                                                                              "") else ""
     console.print(
         f"{len(result.rows)} rows, {result.seconds:.2f} s ({result.mode}, {result.model}, "
-        f"{tok.get('evaluated', 0)} tokens evaluated, {result.expansions} expansions, "
-        f"{result.pruned} pruned)",
+        f"{tok.get('evaluated', 0)} tokens evaluated{state}, {result.expansions} expansions, "
+        f"{result.pruned} pruned{stop})",
         highlight=False,
     )
+
+
+@app.command()
+def warm(
+    db: DbOpt,
+    model: ModelOpt = None,
+    model_name: ModelNameOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Save the model's prompt state for the database given with --db, so that the first
+    `xander ask` about it loads the state instead of evaluating the schema."""
+    from xander.api import Xander
+
+    cfg = _config(config, lm={"model": _model_spec(model, model_name)})
+    if not cfg.lm.prompt_cache:
+        _fail("the prompt cache is off ([lm] prompt_cache = false): nothing to warm", 2)
+    x = Xander(db, model=cfg.lm.model, config=cfg)
+    start = time.perf_counter()
+    state = x.warm()
+    seconds = time.perf_counter() - start
+    if not state:
+        _fail(f"{x.lm.name} keeps no prompt state (only in-process llama.cpp models do)", 2)
+    words = {"saved": "evaluated and saved", "loaded": "already saved",
+             "held": "already saved", "evaluated": "evaluated, but could not be saved"}
+    typer.echo(f"{db}: prompt state {words[state]} ({seconds:.2f} s)")
+    if state == "evaluated":
+        raise typer.Exit(1)
+
+
+@app.command()
+def cache(
+    clear: Annotated[bool, typer.Option("--clear", help="Delete every saved prompt state.")] = False,
+) -> None:
+    """List (or clear) the saved prompt states under the cache root ($XANDER_CACHE)."""
+    from xander.lm.prompt_cache import PromptCache
+    from xander.paths import cache_dir
+
+    directory = cache_dir("prompts")
+    store = PromptCache(directory, model="", runtime="")  # listing and clearing: any model
+    if clear:
+        typer.echo(f"deleted {store.clear()} prompt states from {directory}")
+        return
+    entries = store.entries()
+    typer.echo(f"{directory}: {len(entries)} prompt states, "
+               f"{sum(e.n_bytes for e in entries) / 2**20:.1f} MiB")
+    for e in entries:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))
+        typer.echo(f"  {e.key[:12]}  {e.n_tokens:6d} tokens  {e.n_bytes / 2**20:7.1f} MiB  "
+                   f"last used {used}  {e.model[:40]}")
 
 
 @app.command()

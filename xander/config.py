@@ -34,6 +34,12 @@ class LMConfig:
     """Prompt budget for the schema; larger schemas are pruned to the question's tables."""
     n_ctx: int = 8192
     """Context window for the in-process model (tokens)."""
+    prompt_cache: bool = True
+    """Save the model's state after the part of the prompt every question about a database
+    shares (system text and schema) under the cache root (``$XANDER_CACHE``, ``prompts/``), so
+    that a later process loads it instead of evaluating the prompt (llama.cpp in-process)."""
+    prompt_cache_mb: int = 1024
+    """Disk budget of saved prompt states; the least recently used go first."""
     grammar: str = "none"
     """Greedy decoding constrained by a grammar: ``none``, ``sql`` (xander's SQL grammar) or
     ``schema`` (that grammar with table and column positions restricted to the database's
@@ -54,7 +60,19 @@ class SearchConfig:
     whether each one is a backend request or a hit in the lookahead cache (one backend request
     can answer several expansions), so this bounds the search, not the LM calls."""
     max_candidates: int = 4
-    """Complete candidates to collect before choosing; the first clean one stops early."""
+    """Most complete candidates (clean or not) to evaluate before choosing."""
+    candidates: int = 1
+    """Clean candidates (ran, no error, no warning; distinct in Normalized SQL) to gather before
+    choosing by results; 1 stops at the first, as the paper's search does."""
+    pool_expansions: int = 60
+    """Once the first clean candidate is found, at most this many more expansions go to
+    gathering the others (LM work, so the pool costs the same on a slow machine)."""
+    select: str = "results"
+    """How the answer is chosen from the pool: ``results`` (candidates grouped by what they
+    return, the heaviest group wins; ``xander.select``) or ``score`` (the best single score)."""
+    branch_on_meaning: bool = True
+    """Do not queue an alternative token that only respells the chosen one (case, spaces):
+    the tree branches where the meaning forks."""
     deadline_s: float = 30.0
     """Wall-clock last resort per question, counted from the prompt's evaluation (the first LM
     call), never before: the budgets that decide the answer are LM work (``max_expansions``,

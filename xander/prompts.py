@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from xander.engines.profile import dialect_profile
 from xander.lm.base import LM
+from xander.lm.prompt_cache import shared_prefix
 from xander.schema import Schema
 from xander.task import Task
 
@@ -25,28 +26,46 @@ SYSTEM = (
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    """The rendered prompt and its tokens (the search's root)."""
+    """The rendered prompt and its tokens (the search's root).
+
+    ``tokens[:prefix_len]`` is the part every question about this database shares (system text
+    and schema, everything before the question): the part a backend may save and load instead
+    of evaluating.  0 when the schema shown depends on the question (a schema over the budget is
+    pruned to the question's tables).
+    """
 
     text: str
     tokens: tuple[int, ...]
+    prefix_len: int = 0
+
+
+def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000) -> tuple[str, bool]:
+    """The user message up to the question, and whether it is the same for every question."""
+    dialect = dialect_profile(schema.dialect).display_name
+    shown = schema.render(question=question, max_chars=max_schema_chars)
+    shared = shown == schema.render(max_chars=max_schema_chars)
+    return f"Database schema ({dialect}):\n{shown}\n\n", shared
 
 
 def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000) -> str:
     dialect = dialect_profile(schema.dialect).display_name
-    parts = [
-        f"Database schema ({dialect}):",
-        schema.render(question=task.question, max_chars=max_schema_chars),
-        "",
-        f"Question: {task.question}",
-    ]
+    head, _ = schema_head(schema, task.question, max_schema_chars)
+    parts = [f"Question: {task.question}"]
     if task.evidence:
         parts.append(f"Hint: {task.evidence}")
     parts.append(f"Write one {dialect} SELECT query that answers the question.")
-    return "\n".join(parts)
+    return head + "\n".join(parts)
 
 
 def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_000) -> Prompt:
     """The chat prompt for ``task``, ending inside an opened ```sql fence."""
     system = SYSTEM.format(dialect=dialect_profile(schema.dialect).display_name)
     text = lm.chat_prompt(system, user_message(schema, task, max_schema_chars), SQL_FENCE)
-    return Prompt(text, tuple(lm.tokenize(text)))
+    tokens = tuple(lm.tokenize(text))
+    head, shared = schema_head(schema, task.question, max_schema_chars)
+    prefix_len = 0
+    if shared and head in text:
+        cut = text.index(head) + len(head)
+        # a BPE merge across the cut can change the last tokens: keep what the prompt shares
+        prefix_len = shared_prefix(tokens, lm.tokenize(text[:cut]))
+    return Prompt(text, tokens, prefix_len)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from xander.lm.prompt_cache import PromptCache
 
 #: End-of-turn markers of the chat formats xander knows (ChatML as in Qwen, Llama 3).
 EOS_STRINGS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>")
@@ -98,6 +101,10 @@ class LM(Protocol):
     supports_paths: bool
     #: Positions per path request (0: no paths, even where ``supports_paths``).
     path_tokens: int
+    #: True for a backend that can save its state after a prompt prefix and load it in another
+    #: process (llama.cpp in-process): it implements ``PromptStateLM``.  Servers keep their own
+    #: prefix caches.
+    saves_prompts: bool
 
     def chat_prompt(self, system: str, user: str, assistant_prefix: str = "") -> str:
         """The raw prompt text for one chat turn, ending where the assistant starts writing."""
@@ -134,6 +141,23 @@ class LM(Protocol):
 
     def stats(self) -> LMStats:
         """Counters since creation."""
+        ...
+
+
+@runtime_checkable
+class PromptStateLM(LM, Protocol):
+    """A backend whose state after a prompt prefix can be saved and loaded
+    (``saves_prompts = True``), through ``xander.lm.prompt_cache.PromptCache``."""
+
+    def state_identity(self) -> tuple[str, str]:
+        """``(model, runtime)``: what a saved state is only valid for (the model file's identity;
+        the runtime's version and the settings that shape its state)."""
+        ...
+
+    def prime(self, prefix: Sequence[int], cache: PromptCache | None) -> str:
+        """Make the backend hold ``prefix``: already held (``"held"``), loaded from ``cache``
+        (``"loaded"``), or evaluated and then saved there (``"saved"``; ``"evaluated"`` without a
+        cache or when saving failed)."""
         ...
 
 

@@ -15,13 +15,16 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xander.errors import BackendError, MissingDependencyError, ModelNotFoundError
 from xander.lm.base import EOS_STRINGS, Completion, Grammar, LMStats, TokenChoice, chatml
 from xander.lm.masks import Masks, choose
+
+if TYPE_CHECKING:
+    from xander.lm.prompt_cache import PromptCache
 
 DEFAULT_N_CTX = 8192
 
@@ -48,6 +51,7 @@ class LlamaCppLM:
 
     supports_paths = False  # a step is one cached decoding step: nothing to save per request
     path_tokens = 0
+    saves_prompts = True  # the state after a prompt prefix is saved and loaded (prime)
 
     def __init__(
         self,
@@ -57,7 +61,10 @@ class LlamaCppLM:
         n_ctx: int = DEFAULT_N_CTX,
         n_threads: int | None = None,
         n_batch: int = 512,
+        identity: str | None = None,
     ) -> None:
+        """``identity`` names the model file for saved prompt states (the embedded models pass
+        their pinned SHA-256); by default the file's path, size and modification time."""
         try:
             import llama_cpp
         except ImportError as exc:
@@ -69,6 +76,7 @@ class LlamaCppLM:
             raise ModelNotFoundError(f"model file not found: {path}", "check the --model path")
         self.name = name or path.stem
         self.path = path
+        self._identity = identity
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(path),
@@ -164,6 +172,56 @@ class LlamaCppLM:
         self._stats["cached_tokens"] += common
         self._stats["seconds"] += time.perf_counter() - start
         return self._logprobs
+
+    # -- saved prompt states (PromptStateLM) ----------------------------------------------------
+    def state_identity(self) -> tuple[str, str]:
+        from xander.lm.llamacpp_state import runtime_identity
+        from xander.lm.prompt_cache import file_identity
+
+        return self._identity or file_identity(self.path), runtime_identity(self._llm)
+
+    @_locked
+    def prime(self, prefix: Sequence[int], cache: PromptCache | None) -> str:
+        """Hold ``prefix`` in the KV cache: loaded from ``cache`` when it has it, else evaluated
+        on its own (so a loaded and an evaluated prefix give the same numbers) and saved there.
+        A cache that cannot be read or written is no reason to fail: the prefix is evaluated."""
+        from xander.lm.llamacpp_state import PromptStateError, load_state, save_state
+        from xander.lm.prompt_cache import PromptCacheError
+
+        prefix = list(prefix)
+        if not prefix or self._seq[:len(prefix)] == prefix:
+            return "held"
+        if len(prefix) >= self.n_ctx:
+            return "held"  # _advance reports the overflow with its own message
+        start = time.perf_counter()
+        blob = cache.get(prefix) if cache is not None else None
+        if blob is not None:
+            try:
+                load_state(self._llm, blob)
+            except PromptStateError:
+                pass  # evaluated below, and saved again
+            else:
+                self._seq, self._logprobs = prefix, None
+                self._stats["cached_tokens"] += len(prefix)
+                self._stats["seconds"] += time.perf_counter() - start
+                return "loaded"
+        self._llm.n_tokens = 0
+        try:
+            self._llm.eval(prefix)
+        except RuntimeError as exc:
+            self._seq, self._logprobs = [], None
+            self._llm.n_tokens = 0
+            raise BackendError(f"llama.cpp failed to evaluate: {exc}") from exc
+        self._seq, self._logprobs = prefix, None
+        self._stats["prompt_tokens"] += len(prefix)
+        self._stats["seconds"] += time.perf_counter() - start
+        if cache is None:
+            return "evaluated"
+        try:
+            cache.put(prefix, save_state(self._llm))
+        except (PromptCacheError, PromptStateError):
+            return "evaluated"
+        return "saved"
 
     # -- protocol --------------------------------------------------------------------------------
     @_locked

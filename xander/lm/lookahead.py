@@ -44,6 +44,7 @@ class Lookahead:
 
     supports_paths = False
     path_tokens = 0
+    saves_prompts = False
 
     def __init__(
         self,

@@ -112,6 +112,7 @@ class OpenAICompatLM:
 
     supports_paths = False
     path_tokens = 0
+    saves_prompts = False
 
     def __init__(
         self,

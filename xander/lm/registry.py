@@ -35,7 +35,8 @@ def _embedded(rest: str, options: dict) -> LM:
 
     key = rest or DEFAULT_EMBEDDED
     path = ensure_embedded(key)
-    return LlamaCppLM(path, name=EMBEDDED_MODELS[key].name, **options)
+    model = EMBEDDED_MODELS[key]
+    return LlamaCppLM(path, name=model.name, identity=f"sha256:{model.sha256}", **options)
 
 
 def _gguf(rest: str, options: dict) -> LM:
