@@ -301,3 +301,63 @@ def test_lookahead_builds_the_same_tree_from_fewer_requests(music, chunked):
     assert all(n == 1 for _, n in counts[0])  # no prefetch: one path per request
     assert any(n > 1 for _, n in counts[2])  # prefetch: queued nodes' paths ride along
     assert len(counts[2]) <= len(counts[0])
+
+
+# -- the candidate pool ----------------------------------------------------------------------------
+#: The likeliest query counts France's singers one way; two less likely ones agree with each other
+#: on another count (the singers older than 40 and the French ones who gave a concert both: 1).
+DISAGREE = {
+    "": [("SELECT COUNT(*) FROM singer WHERE", -0.05)],
+    "SELECT COUNT(*) FROM singer WHERE": [(" country = 'France'", -0.3),
+                                          (" age > 45", -0.9), (" age > 50", -1.0)],
+    **{f"SELECT COUNT(*) FROM singer WHERE {w}": [(END, -0.05)]
+       for w in ("country = 'France'", "age > 45", "age > 50")},
+}
+
+
+def test_the_pool_chooses_the_heaviest_group_of_equal_results(music):
+    one = run(music, ScriptedLM(DISAGREE))  # today's default: the first clean candidate
+    assert one.stop_reason == "found" and len(one.candidates) == 1
+    assert one.best.sql.endswith("country = 'France'") and one.best.result.rows == ((2,),)
+    pool = run(music, ScriptedLM(DISAGREE), candidates=3)
+    assert pool.stop_reason == "found" and len(pool.candidates) == 3
+    assert pool.best.result.rows == ((1,),) and pool.best.sql.endswith("age > 45")
+    sel = pool.selection
+    assert [len(g.members) for g in sel.groups] == [2, 1]
+    assert sel.groups[0].share > 0.5 and 0 < pool.confidence < 1
+    # the trace says which group each candidate fell in
+    groups = {d["sql"]: d["group"] for _, d in pool.trace.graph.nodes(data=True) if "group" in d}
+    assert groups == {c.sql: (1 if c.sql.endswith("'France'") else 0) for c in pool.candidates}
+    by_score = run(music, ScriptedLM(DISAGREE), candidates=3, select="score")
+    assert by_score.selection is None and by_score.best.sql.endswith("country = 'France'")
+
+
+def test_the_pool_stops_after_its_expansion_budget(music):
+    out = run(music, ScriptedLM(DISAGREE), candidates=3, pool_expansions=0)
+    assert out.stop_reason == "pool-expansions" and len(out.candidates) == 1
+
+
+RESPELLED = {
+    "": [("SELECT", -0.05)],
+    "SELECT": [(" COUNT(*)", -0.1), (" count(*)", -0.3), (" name", -2.0)],
+    "SELECT COUNT(*)": [(" FROM singer", -0.1)],
+    "SELECT count(*)": [(" FROM singer", -0.1)],
+    "SELECT name": [(" FROM singer", -0.1)],
+    **{f"SELECT {c} FROM singer": [(END, -0.05)] for c in ("COUNT(*)", "count(*)", "name")},
+}
+
+
+def test_respellings_are_not_branches_and_equal_queries_merge(music):
+    out = run(music, ScriptedLM(RESPELLED), candidates=3)
+    seen = status(out)
+    assert seen["SELECT count(*)"] == "merged"  # never queued: it only respells COUNT
+    assert [c.sql for c in out.candidates] == ["SELECT COUNT(*) FROM singer",
+                                               "SELECT name FROM singer"]
+    both = run(music, ScriptedLM(RESPELLED), candidates=3, branch_on_meaning=False)
+    # queued, expanded, and its query merged with the first: the same in Normalized SQL
+    assert seen["SELECT COUNT(*) FROM singer"] == status(both)["SELECT COUNT(*) FROM singer"]
+    assert [c.sql for c in both.candidates] == ["SELECT COUNT(*) FROM singer",
+                                                "SELECT name FROM singer"]
+    (same,) = [d for _, d in both.trace.graph.nodes(data=True)
+               if d.get("reason", "").startswith("same query as")]
+    assert same["sql"] == "SELECT count(*) FROM singer"

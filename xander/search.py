@@ -8,8 +8,13 @@ checkers prune children as soon as the prefix they finish cannot be right (an id
 does not exist, a column the alias's table lacks); when no child survives, the branch dies and
 the search backtracks to the best queued node.  A finished query goes through the complete
 checkers; failures are sent to ``repair`` and repaired queries compete as candidates with a
-penalty.  The search stops at the first candidate with no error and no warning, or when a budget
-runs out, and returns the best candidate found.
+penalty.  Candidates are merged when they are the same query in Normalized SQL.  The search
+stops once it holds ``candidates`` clean ones (no error, no warning; the first, by default) or
+``pool_expansions`` after the first clean one, or when a budget runs out; then the answer is
+chosen from the pool by what the queries return (``xander.select``: the heaviest group of equal
+results wins) or, with ``select = "score"``, by the best single score.  Alternatives that only
+respell the chosen token (case, spaces) are not queued (``branch_on_meaning``): the tree forks
+where the meaning does.
 
 Budgets are LM work first: ``max_expansions`` (next-token distributions asked for) and
 ``max_candidates``.  The wall-clock ``deadline_s`` is a last resort, and its clock starts only once
@@ -40,13 +45,16 @@ from typing import cast
 
 from xander.checkers import CheckContext, Checker, has_error, run_checkers
 from xander.config import SearchConfig
+from xander.cues import question_cues
 from xander.diagnostic import Diagnostic
 from xander.engines import QueryResult
 from xander.lm.base import LM, PathLM
 from xander.lm.lookahead import Lookahead
+from xander.normalize import normalize
 from xander.prompts import CLOSE_FENCE, Prompt
 from xander.repair import repairs_for
 from xander.scoring import Candidate, Weights, best, score
+from xander.select import Selection, SelectWeights, choose
 from xander.sqlparse import extract_sql
 from xander.trace import Node, Trace
 
@@ -64,6 +72,13 @@ class SearchOutcome:
     pruned: int
     stop_reason: str
     trace: Trace
+    #: how the answer was chosen from the pool (None with ``select = "score"``)
+    selection: Selection | None = None
+
+    @property
+    def confidence(self) -> float:
+        """How sure the answer is, in [0, 1] (``xander.select``; 0 without a selection)."""
+        return self.selection.confidence if self.selection is not None else 0.0
 
 
 def _ends_query(lm: LM, token: int, text: str) -> bool:
@@ -72,6 +87,15 @@ def _ends_query(lm: LM, token: int, text: str) -> bool:
 
 def _clean(c: Candidate) -> bool:
     return c.ok and not any(d.severity == "warning" for d in c.diagnostics)
+
+
+def _spelling(piece: str) -> str:
+    """What is left of a token when case and spaces are not meaning.
+
+    >>> _spelling(" COUNT") == _spelling("count"), _spelling(" ") == _spelling("\\n")
+    (True, True)
+    """
+    return piece.strip().lower()
 
 
 class _Search:
@@ -99,7 +123,10 @@ class _Search:
         self.expansions = 0
         self.pruned = 0
         self.candidates: list[Candidate] = []
-        self.seen_sql: set[str] = set()
+        self.seen_sql: set[str] = set()  # as written and in Normalized SQL
+        self.clean: list[Candidate] = []
+        self.first_clean_at: int | None = None  # expansions when the first clean one came
+        self.cues = question_cues(ctx.task.question)
         #: set when the first LM call returns: the prompt's evaluation is not the search's time
         self.deadline: float | None = None
 
@@ -133,35 +160,52 @@ class _Search:
         return found
 
     # -- candidates ------------------------------------------------------------------------------
+    def normalized(self, sql: str) -> str:
+        try:
+            return normalize(sql, self.ctx.schema.dialect, self.ctx.schema)
+        except Exception:  # noqa: BLE001 - a query the normalizer cannot read stays as written
+            return sql
+
     def evaluate(self, sql: str, node: Node, repairs: tuple[str, ...] = ()) -> Candidate | None:
         if not sql or sql in self.seen_sql:
             return None
         self.seen_sql.add(sql)
+        norm = self.normalized(sql)
+        if norm != sql and norm in self.seen_sql:  # the same query, spelled otherwise
+            self.trace.mark(node.id, "complete", sql=sql, reason=f"same query as {norm}")
+            return None
+        self.seen_sql.add(norm)
         diags = run_checkers(self.complete, sql, self.ctx)
         result = self.ctx.results.get(sql)
         cand = Candidate(
             sql, node.logprob, max(1, len(node.tokens)), tuple(diags),
             result if isinstance(result, QueryResult) else None, repairs, node.id,
+            meta={"normalized": norm},
         )
         self.candidates.append(cand)
+        if _clean(cand):
+            self.clean.append(cand)
+            if self.first_clean_at is None:
+                self.first_clean_at = self.expansions
         self.trace.mark(node.id, "complete", sql=sql, ok=cand.ok, score=round(score(cand), 3),
                         reason="; ".join(str(d) for d in diags))
         return cand
 
     def finish(self, node: Node) -> bool:
-        """Evaluate the query ``node`` spells (and its repairs); True when the search may stop."""
+        """Evaluate the query ``node`` spells (and its repairs); True when the pool is full."""
         sql = extract_sql(node.text)
         cand = self.evaluate(sql, node)
         if cand is None:
-            return False
-        if _clean(cand):
-            return True
-        if self.cfg.repair:
+            return self.pool_full()
+        if not _clean(cand) and self.cfg.repair:
             for fixed, what in repairs_for(cand, self.ctx):
                 rep = self.evaluate(fixed, node, (*cand.repairs, what))
                 if rep is not None and _clean(rep):
-                    return True
-        return False
+                    break
+        return self.pool_full()
+
+    def pool_full(self) -> bool:
+        return len(self.clean) >= max(1, self.cfg.candidates)
 
     def frontier(self, n: int) -> list[tuple[int, ...]]:
         """Tokens of the ``n`` best queued nodes that are still open (the lookahead's prefetch)."""
@@ -174,9 +218,19 @@ class _Search:
     def out_of_budget(self) -> str | None:
         if self.expansions >= self.cfg.max_expansions:
             return "max-expansions"
+        if (self.first_clean_at is not None
+                and self.expansions >= self.first_clean_at + self.cfg.pool_expansions):
+            return "pool-expansions"
         if self.late():
             return "deadline"
         return None
+
+    def answer(self) -> tuple[Candidate | None, Selection | None]:
+        if self.cfg.select == "score":
+            return best(self.candidates, self.weights), None
+        sel = choose(self.candidates, SelectWeights(scoring=self.weights), self.cues,
+                     dialect=self.ctx.schema.dialect)
+        return sel.answer, sel
 
     def rescue(self, root: Node) -> bool:
         """Complete the most likely open branch greedily in one LM call and evaluate the query it
@@ -217,12 +271,17 @@ class _Search:
                 break
         if not any(c.ok for c in self.candidates) and self.rescue(root):
             stop += "+greedy"
-        chosen = best(self.candidates, self.weights)
+        chosen, selection = self.answer()
         if chosen is None:
             chosen = Candidate("", diagnostics=(Diagnostic(
                 "search", "no-candidate", f"no complete query within the budget ({stop})"),))
+        if selection is not None:
+            for rank, group in enumerate(selection.groups):
+                for m in group.members:
+                    self.trace.mark(m.candidate.node_id, "complete", group=rank,
+                                    share=round(group.share, 3))
         return SearchOutcome(chosen, tuple(self.candidates), self.expansions, self.pruned, stop,
-                             self.trace)
+                             self.trace, selection)
 
     def extend(self, node: Node) -> bool:
         """Follow the best surviving child from ``node``; queue the rest.  True: stop search."""
@@ -270,7 +329,14 @@ class _Search:
                 for child in survivors:
                     self.push(child)
                 return False
+            chosen = _spelling(survivors[0].text[len(cur.text):])
+            # inside a string literal case is meaning ('France' is not 'france')
+            respell = self.cfg.branch_on_meaning and cur.text.count("'") % 2 == 0
             for alt in survivors[1:]:
+                if (respell and not alt.done
+                        and _spelling(alt.text[len(cur.text):]) == chosen):
+                    self.trace.mark(alt.id, "merged", reason="respells the chosen token")
+                    continue
                 self.push(alt)
             cur = survivors[0]
             if cur.done:
