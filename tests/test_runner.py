@@ -54,7 +54,23 @@ def test_summary_and_report_numbers():
     assert by_difficulty(recs) == {"greedy": {"easy": (4, 0.75)}}
     assert accuracy_vs_budget(recs, "greedy", [0.5, 1.0, 5.0]) == [0.0, 0.75, 0.75]
     text = markdown(recs, "t")
-    assert "| greedy | 4 | 0.750 | 0.250 |" in text and "no such column: x" in text
+    # EX, then the pool oracle (records without one count their answer), then exec errors
+    assert "| greedy | 4 | 0.750 | 0.750 | 0.250 |" in text and "no such column: x" in text
+    assert "## Confidence" not in text  # these records carry none
+
+
+def test_calibration_section_and_oracle():
+    recs = _records(3, 1)
+    for r, conf, oracle in zip(recs, (0.9, 0.8, 0.7, 0.1), (True, True, True, True),
+                               strict=True):
+        r["confidence"], r["oracle"] = conf, oracle
+    s = summarize(recs)["greedy"]
+    assert (s["ex"], s["oracle"]) == (0.75, 1.0)
+    text = markdown(recs, "t")
+    assert "## Confidence: greedy" in text
+    # 80% of 4 questions -> the 4 surest; at 0.5 only the three right ones are answered
+    assert "EX at 80% coverage: **0.750**" in text
+    assert "| 0.5 | 3 | 0.750 | 1.000 |" in text
 
 
 def test_report_columns_say_latency_and_coverage_says_what_ran():

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from xander.checkers import CheckContext, complete_checkers, partial_checkers
 from xander.config import Config, load_config
+from xander.cues import question_cues
 from xander.diagnostic import Diagnostic
 from xander.engines import Engine, open_engine
 from xander.errors import InputError, XanderError
@@ -27,7 +28,9 @@ from xander.paths import cache_dir
 from xander.prompts import CLOSE_FENCE, Prompt, build_prompt
 from xander.schema import Schema
 from xander.scoring import Candidate
+from xander.select import Selection, choose
 from xander.task import Task
+from xander.values import index_for, value_hints
 
 MODES = ("search", "greedy")
 GRAMMARS = ("none", "sql", "schema")
@@ -65,6 +68,15 @@ class Result:
     #: what became of the prompt's shared prefix: loaded (from the prompt cache), saved
     #: (evaluated, then saved), evaluated, held (already in the model's cache), "" (no state kept)
     prompt_state: str = ""
+    #: how sure the answer is, in [0, 1] (``xander.select``: the winning group's share of the
+    #: pool, its members' token probabilities, the checkers' doubts)
+    confidence: float = 0.0
+    #: the confidence fell short of ``min_confidence``: no answer is given (sql and rows are
+    #: empty) and ``alternatives`` lists the likeliest queries instead
+    not_sure: bool = False
+    alternatives: tuple[str, ...] = ()
+    #: the pool grouped by result, heaviest first: {"share", "rows", "members": [sql, ...]}
+    pool: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (rows as lists; values that JSON lacks as strings)."""
@@ -84,6 +96,10 @@ class Result:
             "pruned": self.pruned,
             "stop_reason": self.stop_reason,
             "prompt_state": self.prompt_state,
+            "confidence": round(self.confidence, 4),
+            "not_sure": self.not_sure,
+            "alternatives": list(self.alternatives),
+            "pool": list(self.pool),
             "truncated": self.truncated,
             "repairs": list(self.repairs),
             "diagnostics": [asdict(d) for d in self.diagnostics],
@@ -94,6 +110,14 @@ class Result:
                 for c in self.candidates
             ],
         }
+
+
+def _pool(selection: Selection | None) -> tuple[dict[str, Any], ...]:
+    if selection is None:
+        return ()
+    return tuple({"share": round(g.share, 4), "rows": len(g.best.candidate.result.rows)
+                  if g.best.candidate.result else 0,
+                  "members": [m.candidate.sql for m in g.members]} for g in selection.groups)
 
 
 def _jsonable(v: Any) -> Any:
@@ -187,9 +211,18 @@ class Xander:
         evidence: str = "",
         examples: Iterable[Sequence[str]] = (),
         mode: str | None = None,
+        min_confidence: float | None = None,
     ) -> Result:
-        """Translate ``question`` to SQL, run it read-only, and return the rows."""
+        """Translate ``question`` to SQL, run it read-only, and return the rows.
+
+        With ``min_confidence`` (default ``[search] min_confidence``, 0), an answer less sure
+        than that is not given: the result says ``not_sure`` and lists the likeliest queries.
+        """
         mode = mode or self.config.search.mode
+        floor = self.config.search.min_confidence if min_confidence is None else min_confidence
+        if not 0.0 <= floor <= 1.0:
+            raise InputError(f"min_confidence must be between 0 and 1, not {floor}",
+                             "e.g. --min-confidence 0.5")
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}", f"choose from {', '.join(MODES)}")
         _grammar_kind(self.config.lm.grammar)  # a bad setting fails before the model loads
@@ -199,7 +232,9 @@ class Xander:
         lm = self.lm
         before = lm.stats()
         t0 = time.perf_counter()
-        prompt = build_prompt(lm, schema, task, self.config.lm.max_schema_chars)
+        hints = (value_hints(index_for(self.engine, schema), task.question,
+                             self.config.lm.value_hints) if self.config.lm.value_hints else [])
+        prompt = build_prompt(lm, schema, task, self.config.lm.max_schema_chars, hints)
         prompt_state = self._prime(lm, prompt)
         ctx = CheckContext(
             schema, self.engine, task, self.config.engine.timeout, self.config.engine.max_rows,
@@ -211,6 +246,8 @@ class Xander:
             cand = greedy(lm, prompt, ctx, complete_checkers(disabled), self.config.lm.max_tokens,
                           self.grammar())
             candidates, expansions, pruned, stop = (cand,), 0, 0, "greedy"
+            selection = choose(candidates, cues=question_cues(task.question),
+                               dialect=schema.dialect)
         else:
             from xander.search import search
 
@@ -219,20 +256,27 @@ class Xander:
             cand, candidates = outcome.best, outcome.candidates
             expansions, pruned, stop, trace = (outcome.expansions, outcome.pruned,
                                                outcome.stop_reason, outcome.trace)
+            selection = outcome.selection
+        confidence = selection.confidence if selection is not None else 0.0
+        not_sure = bool(floor) and confidence < floor
+        alternatives: tuple[str, ...] = ()
+        if not_sure:
+            alternatives = tuple(c.sql for c in (cand, *(selection.runner_ups if selection
+                                                         else ())) if c.sql)
         after = lm.stats()
         total = time.perf_counter() - start
         checker_s = sum(ctx.seconds.values())
-        result = cand.result
+        result = None if not_sure else cand.result
         try:
             normalized = normalize(cand.sql, schema.dialect, schema) if cand.sql else ""
         except XanderError:
             normalized = cand.sql
         return Result(
             question=task.question,
-            sql=cand.sql,
+            sql="" if not_sure else cand.sql,
             columns=result.columns if result else (),
             rows=result.rows if result else (),
-            error=None if cand.ok else (cand.error or "no result"),
+            error=None if cand.ok or not_sure else (cand.error or "no result"),
             mode=mode,
             model=lm.name,
             seconds=total,
@@ -259,7 +303,11 @@ class Xander:
             candidates=tuple(candidates),
             repairs=cand.repairs,
             trace=trace,
-            normalized_sql=normalized,
+            normalized_sql="" if not_sure else normalized,
+            confidence=confidence,
+            not_sure=not_sure,
+            alternatives=alternatives,
+            pool=_pool(selection),
         )
 
     def close(self) -> None:

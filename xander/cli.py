@@ -93,6 +93,10 @@ def ask(
                                  "max_rows); the rest is dropped and the result marked "
                                  "truncated.")
     ] = None,
+    min_confidence: Annotated[
+        float | None, typer.Option("--min-confidence", help="Answer 'not sure' (and list the "
+                                   "likeliest queries) below this confidence, 0..1.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the search tree as JSON here.")
@@ -114,6 +118,7 @@ def ask(
             "mode": "greedy" if greedy else None,
             "deadline_s": deadline,
             "disabled_checkers": tuple(disable) if disable else None,
+            "min_confidence": min_confidence,
         },
     )
     if cfg.lm.grammar != "none" and cfg.search.mode != "greedy":
@@ -132,7 +137,7 @@ def ask(
         _print_result(result, show_rows)
         if explain and result.trace is not None:
             typer.echo(result.trace.explain(), err=False)
-    if result.error:
+    if result.error or result.not_sure:
         raise typer.Exit(1)
 
 
@@ -142,6 +147,12 @@ def _print_result(result, show_rows: int) -> None:
     from rich.table import Table
 
     console = Console(soft_wrap=True)
+    if result.not_sure:
+        console.print(f"[yellow]not sure[/yellow] (confidence {result.confidence:.2f}); the "
+                      "likeliest queries:", markup=True, highlight=False)
+        for sql in result.alternatives:
+            console.print(Syntax(sql, "sql", theme="ansi_dark", word_wrap=True))
+        return
     sql = result.normalized_sql or result.sql or "-- no SQL"
     console.print(Syntax(sql, "sql", theme="ansi_dark", word_wrap=True))
     if result.error:
@@ -160,7 +171,8 @@ def _print_result(result, show_rows: int) -> None:
     stop = f", stopped: {result.stop_reason}" if result.stop_reason not in ("found", "greedy",
                                                                               "") else ""
     console.print(
-        f"{len(result.rows)} rows, {result.seconds:.2f} s ({result.mode}, {result.model}, "
+        f"{len(result.rows)} rows, confidence {result.confidence:.2f}, {result.seconds:.2f} s "
+        f"({result.mode}, {result.model}, "
         f"{tok.get('evaluated', 0)} tokens evaluated{state}, {result.expansions} expansions, "
         f"{result.pruned} pruned{stop})",
         highlight=False,

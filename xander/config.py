@@ -34,6 +34,9 @@ class LMConfig:
     """Prompt budget for the schema; larger schemas are pruned to the question's tables."""
     n_ctx: int = 8192
     """Context window for the in-process model (tokens)."""
+    value_hints: int = 0
+    """Lines of values the question names (``table.column = 'value'``, found in the value index)
+    added to the prompt after the question; 0 adds none."""
     prompt_cache: bool = True
     """Save the model's state after the part of the prompt every question about a database
     shares (system text and schema) under the cache root (``$XANDER_CACHE``, ``prompts/``), so
@@ -70,6 +73,9 @@ class SearchConfig:
     select: str = "results"
     """How the answer is chosen from the pool: ``results`` (candidates grouped by what they
     return, the heaviest group wins; ``xander.select``) or ``score`` (the best single score)."""
+    min_confidence: float = 0.0
+    """Answers less sure than this (``Result.confidence``, 0..1) are not given: the result says
+    "not sure" and lists the likeliest queries.  0 answers everything."""
     branch_on_meaning: bool = True
     """Do not queue an alternative token that only respells the chosen one (case, spaces):
     the tree branches where the meaning forks."""

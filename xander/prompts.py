@@ -6,6 +6,7 @@ stops at the closing fence or the end of turn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xander.engines.profile import dialect_profile
@@ -47,20 +48,27 @@ def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000) -
     return f"Database schema ({dialect}):\n{shown}\n\n", shared
 
 
-def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000) -> str:
+def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000,
+                 values: Sequence[str] = ()) -> str:
+    """The user turn: the schema, then the question, the evidence, and ``values``: lines such as
+    ``singer.Country = 'France'`` for values of the database the question names (after the
+    question, so the part before it stays the same for every question)."""
     dialect = dialect_profile(schema.dialect).display_name
     head, _ = schema_head(schema, task.question, max_schema_chars)
     parts = [f"Question: {task.question}"]
     if task.evidence:
         parts.append(f"Hint: {task.evidence}")
+    if values:
+        parts.append("Values in the database that the question names: " + "; ".join(values))
     parts.append(f"Write one {dialect} SELECT query that answers the question.")
     return head + "\n".join(parts)
 
 
-def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_000) -> Prompt:
+def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_000,
+                 values: Sequence[str] = ()) -> Prompt:
     """The chat prompt for ``task``, ending inside an opened ```sql fence."""
     system = SYSTEM.format(dialect=dialect_profile(schema.dialect).display_name)
-    text = lm.chat_prompt(system, user_message(schema, task, max_schema_chars), SQL_FENCE)
+    text = lm.chat_prompt(system, user_message(schema, task, max_schema_chars, values), SQL_FENCE)
     tokens = tuple(lm.tokenize(text))
     head, shared = schema_head(schema, task.question, max_schema_chars)
     prefix_len = 0

@@ -77,14 +77,17 @@ def markdown(records: Sequence[dict[str, Any]], title: str, header: str = "",
              max_failures: int = 40) -> str:
     summary = summarize(records)
     lines = [f"# {title}", "", header, "",
-             ("| mode | n | EX | exec errors | median s/q (latency) | p90 s/q (latency) "
-             "| mean s/q (latency) | LM tokens/q | LM time | checker time |"),
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             ("| mode | n | EX | pool oracle | exec errors | median s/q (latency) "
+              "| p90 s/q (latency) | mean s/q (latency) | LM steps/q | LM tokens/q | LM time "
+              "| checker time |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for mode, s in summary.items():
         lines.append(
-            f"| {mode} | {s['n']} | {s['ex']:.3f} | {s['exec_error']:.3f} | "
+            f"| {mode} | {s['n']} | {s['ex']:.3f} | {s['oracle']:.3f} | {s['exec_error']:.3f} | "
             f"{s['median_s']:.2f} | {s['p90_s']:.2f} | {s['mean_s']:.2f} | "
-            f"{s['lm_tokens']:.0f} | {s['lm_share']:.1%} | {s['checker_share']:.1%} |")
+            f"{s['expansions']:.0f} | {s['lm_tokens']:.0f} | {s['lm_share']:.1%} | "
+            f"{s['checker_share']:.1%} |")
+    lines += calibration_lines(records)
     diffs = by_difficulty(records)
     levels = _difficulties(records)
     if levels:
@@ -117,6 +120,50 @@ def markdown(records: Sequence[dict[str, Any]], title: str, header: str = "",
             lines.append(f"- ... {len(wrong) - max_failures} more in the JSONL file")
         lines.append("")
     return "\n".join(lines)
+
+
+def _confident(records: Sequence[dict[str, Any]], mode: str) -> list[tuple[float, bool]]:
+    return [(float(r["confidence"]), bool(r["correct"])) for r in records
+            if r["mode"] == mode and r["correct"] is not None and "confidence" in r]
+
+
+def deciles(pairs: Sequence[tuple[float, bool]]) -> list[tuple[float, float, int, float]]:
+    """EX per confidence decile: (low, high, questions, EX), lowest confidence first.
+
+    >>> deciles([(0.1, False), (0.9, True)] * 5)[0], deciles([(0.1, False), (0.9, True)] * 5)[-1]
+    ((0.1, 0.1, 1, 0.0), (0.9, 0.9, 1, 1.0))
+    """
+    ranked = sorted(pairs)
+    out = []
+    for i in range(10):
+        part = ranked[len(ranked) * i // 10: len(ranked) * (i + 1) // 10]
+        if part:
+            out.append((part[0][0], part[-1][0], len(part), sum(c for _, c in part) / len(part)))
+    return out
+
+
+def calibration_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Coverage and EX at confidence thresholds, EX at 80% coverage, EX per decile."""
+    from xander.select import coverage_table
+
+    lines: list[str] = []
+    for mode in _modes(records):
+        pairs = _confident(records, mode)
+        if not pairs:
+            continue
+        table = coverage_table(pairs, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+                               target=0.8)
+        lines += ["", f"## Confidence: {mode}", "",
+                  (f"EX at 80% coverage: **{table.target_accuracy or 0:.3f}** (answers with "
+                   f"confidence >= {table.target_threshold or 0:.3f})"), "",
+                  "| min confidence | answered | coverage | EX of the answered |",
+                  "|---:|---:|---:|---:|"]
+        lines += [f"| {r.threshold:.1f} | {r.answered} | {r.coverage:.3f} | "
+                  f"{'-' if r.accuracy is None else f'{r.accuracy:.3f}'} |" for r in table.rows]
+        lines += ["", "| decile | confidence | questions | EX |", "|---:|---|---:|---:|"]
+        lines += [f"| {i + 1} | {lo:.3f}-{hi:.3f} | {n} | {ex:.3f} |"
+                  for i, (lo, hi, n, ex) in enumerate(deciles(pairs))]
+    return lines
 
 
 def plots(records: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -171,6 +218,26 @@ def plots(records: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     fig.savefig(p, dpi=110)
     plt.close(fig)
     written.append(p)
+    confident = {m: _confident(records, m) for m in modes}
+    if any(confident.values()):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for m, pairs in confident.items():
+            if pairs:
+                ds = deciles(pairs)
+                ax.plot([(lo + hi) / 2 for lo, hi, _, _ in ds], [ex for *_, ex in ds], "o-",
+                        label=m)
+        ax.plot([0, 1], [0, 1], ":", color="grey")
+        ax.set_xlabel("confidence (decile midpoint)")
+        ax.set_ylabel("execution accuracy")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend()
+        ax.set_title("Calibration: EX per confidence decile")
+        p = out_dir / "calibration.png"
+        fig.tight_layout()
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(p)
     return written
 
 

@@ -209,6 +209,18 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
         timeout=spec.timeout, keep_distinct=spec.keep_distinct,
     )
     res["ask_mode"] = res.pop("mode", ask_mode)  # the run's mode name below must win
+    # the pool's oracle: some distinct result of the pool is right (its best member each)
+    oracle = bool(outcome.correct)
+    for group in res.get("pool") or []:
+        if oracle:
+            break
+        sql = group["members"][0]
+        if sql != pred:
+            oracle = bool(evaluate_prediction(
+                xander.engine, example.gold_sql, sql,
+                benchmark="bird" if example.benchmark == "bird" else "spider",
+                timeout=spec.timeout, keep_distinct=spec.keep_distinct).correct)
+    res["oracle"] = oracle
     return {
         "id": example.id, "mode": mode, "db_id": example.db_id,
         "difficulty": example.difficulty, "question": example.question,
@@ -333,5 +345,9 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "checker_share": sum(t.get("checkers", 0.0) for t in timings) / total_s,
             "gold_errors": sum(r["gold_error"] is not None for r in records
                                if r["mode"] == mode),
+            # the pool's oracle (some candidate's result is right): records before it was kept
+            # count their answer alone
+            "oracle": sum(bool(r.get("oracle", r["correct"])) for r in rs) / len(rs),
+            "expansions": sum(int(r.get("expansions") or 0) for r in rs) / len(rs),
         }
     return out
