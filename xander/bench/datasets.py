@@ -174,7 +174,8 @@ def load_spider(
     root: str | Path, split_file: str = "dev.json"
 ) -> tuple[list[Example], list[Skipped]]:
     """Spider questions from ``<root>/<split_file>``; databases at
-    ``<root>/database/<db>/<db>.sqlite``.
+    ``<root>/database/<db>/<db>.sqlite`` (for a ``train*`` file, ``<root>/train_database/``
+    when that folder exists: the train databases).
 
     Ids are ``"<split>-<index>"`` (e.g. ``dev-0``), the position in the file; difficulty is the
     official hardness when the file carries the parsed ``sql`` field, else ``""``.
@@ -182,10 +183,13 @@ def load_spider(
     root = Path(root)
     path = root / split_file
     stem = Path(split_file).stem
+    databases = root / "database"
+    if stem.startswith("train") and (root / "train_database").is_dir():
+        databases = root / "train_database"
     rows = []
     for i, item in enumerate(_read_json_list(path)):
         db_id = _field(item, "db_id", path, i)
-        db = root / "database" / db_id / f"{db_id}.sqlite"
+        db = databases / db_id / f"{db_id}.sqlite"
         sql = item.get("sql")
         hardness = spider_hardness(sql) if isinstance(sql, dict) else ""
         ex = Example(f"{stem}-{i}", db_id, _field(item, "question", path, i),
