@@ -59,6 +59,8 @@ def main() -> None:
     ap.add_argument("--mode", action="append", default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--db-filter", action="append", default=None,
+                    help="only questions about these db_ids (repeatable)")
     ap.add_argument("--model", default="embedded")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=1,
@@ -70,6 +72,7 @@ def main() -> None:
     cfg = load_config(args.config)
     spec = RunSpec(data=args.data, out=out_dir / "run.jsonl", modes=tuple(args.mode or ["greedy"]),
                    file=args.file, limit=args.limit, seed=args.seed, model=args.model,
+                   db_filter=tuple(args.db_filter or ()),
                    workers=args.workers, concurrency=args.concurrency, config=cfg)
     from xander.bench.runner import read_records
 
