@@ -166,6 +166,15 @@ def calibration_lines(records: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plots(records: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -188,21 +197,13 @@ def plots(records: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.set_ylim(0, 1)
         ax.legend()
         ax.set_title("Accuracy by difficulty")
-        p = out_dir / "accuracy_by_difficulty.png"
-        fig.tight_layout()
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
+        written.append(_save(fig, out_dir / "accuracy_by_difficulty.png"))
     fig, ax = plt.subplots(figsize=(7, 4))
     data = [[float(r.get("seconds") or 0) for r in records if r["mode"] == m] for m in modes]
     ax.boxplot(data, tick_labels=modes, showfliers=True)
     ax.set_ylabel("seconds per question")
     ax.set_title("Time per question")
-    p = out_dir / "time_per_question.png"
-    fig.tight_layout()
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    written.append(p)
+    written.append(_save(fig, out_dir / "time_per_question.png"))
     longest = max((float(r.get("seconds") or 0) for r in records), default=1.0)
     budgets = [longest * i / 40 for i in range(41)]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -213,11 +214,7 @@ def plots(records: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     ax.set_ylim(0, 1)
     ax.legend()
     ax.set_title("Accuracy vs time budget")
-    p = out_dir / "accuracy_vs_budget.png"
-    fig.tight_layout()
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    written.append(p)
+    written.append(_save(fig, out_dir / "accuracy_vs_budget.png"))
     confident = {m: _confident(records, m) for m in modes}
     if any(confident.values()):
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -233,11 +230,7 @@ def plots(records: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.set_ylim(0, 1)
         ax.legend()
         ax.set_title("Calibration: EX per confidence decile")
-        p = out_dir / "calibration.png"
-        fig.tight_layout()
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
+        written.append(_save(fig, out_dir / "calibration.png"))
     return written
 
 
