@@ -105,8 +105,9 @@ class Result:
             "diagnostics": [asdict(d) for d in self.diagnostics],
             "candidates": [
                 {"sql": c.sql, "ok": c.ok, "error": c.error, "repairs": list(c.repairs),
-                 "logprob": round(c.logprob, 4), "rows": None if c.result is None
-                 else len(c.result.rows)}
+                 "logprob": round(c.logprob, 4), "n_tokens": c.n_tokens,
+                 "warnings": [d.code for d in c.diagnostics if d.severity == "warning"],
+                 "rows": None if c.result is None else len(c.result.rows)}
                 for c in self.candidates
             ],
         }
