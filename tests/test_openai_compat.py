@@ -507,7 +507,7 @@ def test_killed_server_stops_the_bench_and_a_rerun_resumes(tmp_path):
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     out = tmp_path / "run.jsonl"
-    cmd = [sys.executable, str(ROOT / "cli.py"), "bench", "--data", str(SPIDER), "--mode",
+    cmd = [sys.executable, "-m", "xander.cli", "bench", "--data", str(SPIDER), "--mode",
            "greedy", "--limit", "12", "--out", str(out), "--model", f"openai:{url}"]
     server = _start_server(path, port, log)
     try:
