@@ -253,14 +253,16 @@ CHECKS = [
     # (db, query, codes the values checker reports)
     ("flight_2", ("SELECT count(*) FROM flights AS T1 JOIN airports AS T2 ON T1.DestAirport = "
                  "T2.AirportCode WHERE T2.AirportCode = 'Alton'"), ["value-elsewhere"]),
-    ("flight_2", "SELECT City, Country FROM airports WHERE AirportName = 'Alton'",
-     ["value-case"]),  # the data has 'Alton ' (a trailing space)
+    # the data has 'Alton ' (a trailing space): padding is no difference (values.padded_only)
+    ("flight_2", "SELECT City, Country FROM airports WHERE AirportName = 'Alton'", []),
+    ("flight_2", "SELECT City, Country FROM airports WHERE AirportName = 'alton'",
+     ["value-case"]),
     ("flight_2", ("SELECT count(*) FROM flights AS T1 JOIN airlines AS T2 ON T1.Airline = T2.uid "
                  "WHERE T1.Airline = 'United Airlines'"), ["value-elsewhere"]),  # an integer key
     ("flight_2", "SELECT * FROM airports WHERE AirportCode = 'APG'", []),
-    # flights stores codes with a leading space (' AHD'); Spider's gold compares 'AHD' and
-    # returns nothing, so following this warning gives the data's answer, not the gold one
-    ("flight_2", "SELECT count(*) FROM flights WHERE SourceAirport = 'AHD'", ["value-case"]),
+    # flights stores codes with a leading space (' AHD'); Spider's gold compares 'AHD' (and
+    # returns nothing): the unpadded literal is taken as it is
+    ("flight_2", "SELECT count(*) FROM flights WHERE SourceAirport = 'AHD'", []),
     ("world_1", "SELECT Code FROM country WHERE Code2 != 'AFG'", ["value-elsewhere"]),
     ("world_1", "SELECT count(*) FROM countrylanguage WHERE CountryCode = 'Aruba'",
      ["value-elsewhere"]),
@@ -294,7 +296,7 @@ def test_checker_messages_say_where_and_what():
     ctx = _ctx("flight_2")
     [d] = ValueChecker().check("SELECT City FROM airports WHERE AirportCode = 'Alton'", ctx)
     assert "airports.AirportCode" in d.message and "airports.AirportName" in d.message
-    [d] = ValueChecker().check("SELECT City FROM airports WHERE AirportName = 'Alton'", ctx)
+    [d] = ValueChecker().check("SELECT City FROM airports WHERE AirportName = 'ALTON'", ctx)
     assert "'Alton '" in d.message
     [d] = ValueChecker().check("SELECT Title FROM Cartoon WHERE Directed_by = 'Ben Jone'",
                                _ctx("tvshow"))
@@ -400,9 +402,10 @@ def test_repair_offers_each_column_that_holds_the_literal():
     ctx = _ctx("flight_2", "Which city and country is the Alton airport at?")
     fixes = repairs_for(_candidate(
         "SELECT City, Country FROM airports WHERE AirportCode = 'Alton'", ctx), ctx)
+    # the columns store 'Alton ' (padded): the literal moves as written
     assert [f[0] for f in fixes] == [
-        "SELECT City, Country FROM airports WHERE City = 'Alton '",
-        "SELECT City, Country FROM airports WHERE AirportName = 'Alton '",
+        "SELECT City, Country FROM airports WHERE City = 'Alton'",
+        "SELECT City, Country FROM airports WHERE AirportName = 'Alton'",
     ]
 
 

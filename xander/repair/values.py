@@ -40,6 +40,7 @@ from xander.values import (
     index_for,
     looks_numeric,
     owner,
+    padded_only,
     resolve,
     sql_string,
 )
@@ -112,6 +113,7 @@ def options(c: Comparison, index: ValueIndex, ctx: CheckContext) -> list[Option]
         ranked = [r for r in ranked if r[0] == 0]
     for hops, _, t, col, value in sorted(ranked, key=lambda r: r[:2]):
         how = "" if hops == 0 else f", joining {t}"
+        value = literal if padded_only(value, literal) else value  # padding: no difference
         out.append(Option(value, t, col, f"compare {sql_string(literal)} with {t}.{col}{how}"))
     if indexed:
         for t, col, value in index.mentions(ctx.task.question, limit=12):
