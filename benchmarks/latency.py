@@ -1,0 +1,112 @@
+"""Time to an answer for a new user: each question asked by a fresh `xander ask` process.
+
+    python benchmarks/latency.py --name latency_100 --limit 100 --seed 0 [--cores 0]
+
+For each seeded Spider dev question, `xander ask --json` runs twice as a new process: first with
+the prompt cache cold (no saved state for that database: it is cleared before the question),
+then warm (the state the first run saved).  The report gives median and p90 wall-clock seconds
+of both, the prompt evaluation they include, empty answers and EX.  `--cores 0` pins every
+process to core 0 (`taskset -c 0`), to show what a one-core machine gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from xander.bench.datasets import load, sample
+from xander.bench.metrics import evaluate_prediction
+from xander.bench.runner import code_commit
+from xander.engines import open_engine
+from xander.paths import cache_dir
+
+DATA = Path(os.environ.get("XANDER_DATA", ROOT.parent / "shared" / "data")) / "spider"
+
+
+def ask(db: Path, question: str, cache: Path, cores: str | None) -> tuple[float, dict]:
+    cmd = [sys.executable, "-m", "xander.cli", "ask", "--json", "--db", str(db), question]
+    if cores is not None:
+        cmd = ["taskset", "-c", cores, *cmd]
+    env = {**os.environ, "XANDER_CACHE": str(cache)}
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    seconds = time.perf_counter() - start
+    try:
+        return seconds, json.loads(out.stdout)
+    except json.JSONDecodeError:
+        return seconds, {"sql": "", "error": (out.stderr or "no output").strip()[-300:]}
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--limit", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cores", default=None, help="taskset core list, e.g. 0")
+    args = ap.parse_args()
+    commit = code_commit(ROOT)
+    examples, _ = load(DATA)
+    examples = sample(examples, args.limit, args.seed)
+    out_dir = ROOT / "benchmarks" / "results" / args.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = Path(tempfile.mkdtemp(prefix="xander-latency-"))
+    (cache / "models").symlink_to(cache_dir("models").resolve(), target_is_directory=True)
+    rows = []
+    try:
+        for ex in examples:
+            shutil.rmtree(cache / "prompts", ignore_errors=True)  # cold: nothing saved
+            record = {"id": ex.id, "db_id": ex.db_id, "question": ex.question}
+            for phase in ("cold", "warm"):
+                seconds, res = ask(ex.db_path, ex.question, cache, args.cores)
+                engine = open_engine(ex.db_path)
+                try:
+                    ok = evaluate_prediction(engine, ex.gold_sql,
+                                             res.get("sql") or "SELECT NULL WHERE 0").correct
+                finally:
+                    engine.close()
+                record[phase] = {"seconds": seconds, "sql": res.get("sql", ""),
+                                 "correct": ok, "error": res.get("error"),
+                                 "prompt_state": res.get("prompt_state", ""),
+                                 "stop_reason": res.get("stop_reason", ""),
+                                 "lm_seconds": (res.get("timings") or {}).get("lm")}
+            rows.append(record)
+            print(f"{ex.id}: cold {record['cold']['seconds']:.1f}s warm "
+                  f"{record['warm']['seconds']:.1f}s", flush=True)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    (out_dir / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines = [f"# Fresh-process latency: {args.name}", "",
+             f"- command: `python benchmarks/latency.py {' '.join(sys.argv[1:])}`",
+             (f"- {len(rows)} seeded Spider dev questions (seed {args.seed}), each a new "
+              "`xander ask --json` process, cold then warm prompt cache"),
+             f"- cores: {args.cores or 'all'}; commit: {commit}", "",
+             "| cache | median s | p90 s | empty answers | EX |", "|---|---:|---:|---:|---:|"]
+    for phase in ("cold", "warm"):
+        secs = [r[phase]["seconds"] for r in rows]
+        empty = sum(not r[phase]["sql"] for r in rows)
+        ex_ = sum(bool(r[phase]["correct"]) for r in rows) / max(1, len(rows))
+        lines.append(f"| {phase} | {statistics.median(secs):.2f} | {pct(secs, 0.9):.2f} | "
+                     f"{empty} | {ex_:.3f} |")
+    (out_dir / "report.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
