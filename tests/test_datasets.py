@@ -121,8 +121,9 @@ def test_load_spider_train_reads_the_train_databases():
 @needs_spider
 def test_load_spider_without_parsed_sql_has_no_difficulty():
     examples, skipped = load_spider(SPIDER, "train_spider.json")
-    assert not examples and len(skipped) == 7000  # train databases are not present
-    assert skipped[0].id == "train_spider-0"
+    assert len(examples) + len(skipped) == 7000 and skipped  # some train databases are missing
+    assert all(ex.difficulty == "" for ex in examples)  # the reduced file has no parsed sql
+    assert (examples + skipped)[0].id.startswith("train_spider-")
 
 
 def _make_spider(root: Path, with_db: bool = True) -> None:

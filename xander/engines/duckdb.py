@@ -153,9 +153,10 @@ class DuckDBEngine:
                 self._conn = self._open_files(p)
             else:
                 self.profile = DUCKDB
-                self._conn = duckdb.connect(str(p), read_only=True)
-                self._conn.execute("SET enable_external_access=false")
-                self._conn.execute("SET lock_configuration=true")
+                # settings given at connect, not SET afterwards: a second engine on the same
+                # file shares DuckDB's database instance, whose configuration is then locked
+                self._conn = duckdb.connect(str(p), read_only=True, config={
+                    "enable_external_access": False, "lock_configuration": True})
         except duckdb.Error as exc:
             raise DatabaseNotFoundError(
                 f"cannot open {p} with DuckDB: {str(exc).splitlines()[0]}",
