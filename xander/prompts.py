@@ -49,12 +49,14 @@ def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000) -
 
 
 def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000,
-                 values: Sequence[str] = ()) -> str:
+                 values: Sequence[str] = (), head: str | None = None) -> str:
     """The user turn: the schema, then the question, the evidence, and ``values``: lines such as
     ``singer.Country = 'France'`` for values of the database the question names (after the
-    question, so the part before it stays the same for every question)."""
+    question, so the part before it stays the same for every question).  ``head`` is
+    ``schema_head``'s text when the caller has it already."""
     dialect = dialect_profile(schema.dialect).display_name
-    head, _ = schema_head(schema, task.question, max_schema_chars)
+    if head is None:
+        head, _ = schema_head(schema, task.question, max_schema_chars)
     parts = [f"Question: {task.question}"]
     if task.evidence:
         parts.append(f"Hint: {task.evidence}")
@@ -68,9 +70,10 @@ def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_
                  values: Sequence[str] = ()) -> Prompt:
     """The chat prompt for ``task``, ending inside an opened ```sql fence."""
     system = SYSTEM.format(dialect=dialect_profile(schema.dialect).display_name)
-    text = lm.chat_prompt(system, user_message(schema, task, max_schema_chars, values), SQL_FENCE)
-    tokens = tuple(lm.tokenize(text))
     head, shared = schema_head(schema, task.question, max_schema_chars)
+    user = user_message(schema, task, max_schema_chars, values, head)
+    text = lm.chat_prompt(system, user, SQL_FENCE)
+    tokens = tuple(lm.tokenize(text))
     prefix_len = 0
     if shared and head in text:
         cut = text.index(head) + len(head)
