@@ -268,10 +268,12 @@ class Xander:
         total = time.perf_counter() - start
         checker_s = sum(ctx.seconds.values())
         result = None if not_sure else cand.result
-        try:
-            normalized = normalize(cand.sql, schema.dialect, schema) if cand.sql else ""
-        except XanderError:
-            normalized = cand.sql
+        normalized = cand.meta.get("normalized", "")  # the search spelled its candidates once
+        if cand.sql and not normalized:
+            try:
+                normalized = normalize(cand.sql, schema.dialect, schema)
+            except XanderError:
+                normalized = cand.sql
         return Result(
             question=task.question,
             sql="" if not_sure else cand.sql,
