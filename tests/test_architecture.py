@@ -15,9 +15,9 @@ PACKAGE = ROOT / "xander"
 #: Rooms by floor, ground first.  A room may import rooms on its own floor or below.
 FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "diagnostic", "paths", "config", "sqlparse", "trace", "task", "results",
-               "cue_words", "engines", "lm", "scoring"}),
+               "cue_words", "engines", "lm", "scoring", "embed"}),
     frozenset({"schema", "safety", "grammar"}),
-    frozenset({"normalize", "linking", "values", "prompts", "cues"}),
+    frozenset({"normalize", "linking", "values", "prompts", "cues", "focus"}),
     frozenset({"checkers", "repair", "select"}),
     frozenset({"search", "greedy"}),
     frozenset({"api"}),

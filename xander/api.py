@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -145,11 +146,16 @@ class Xander:
         db: str | Path | Engine,
         model: str | LM | None = None,
         config: Config | None = None,
+        *,
+        schemas: Sequence[str] | None = None,
     ) -> None:
+        """``schemas``: the database schemas to serve (default ``[engine] schemas``)."""
         self.config = config if config is not None else load_config()
         if model is None:
             model = self.config.lm.model
-        self.engine: Engine = db if isinstance(db, Engine) else open_engine(db)
+        wanted = tuple(self.config.engine.schemas if schemas is None else schemas)
+        self.engine: Engine = (db if isinstance(db, Engine)
+                               else open_engine(db, schemas=wanted) if wanted else open_engine(db))
         self._model_spec = model
         self._lm: LM | None = model if not isinstance(model, str) else None
         self._schema: Schema | None = None
@@ -186,11 +192,15 @@ class Xander:
         return self._prompt_cache
 
     def _prime(self, lm: LM, prompt: Prompt) -> str:
-        """Load or evaluate (and save) the prompt's shared prefix; what happened, or ``""``."""
-        if not lm.saves_prompts or not prompt.prefix_len:
+        """Load or evaluate (and save) the prompt's shared prefix; what happened, or ``""``.
+        A backend with one context starts the question from that prefix (from nothing where the
+        prompt shares none), whatever it held before."""
+        if not lm.saves_prompts:
             return ""
         stateful = cast(PromptStateLM, lm)
-        return stateful.prime(prompt.tokens[:prompt.prefix_len], self.prompt_cache(stateful))
+        prefix = prompt.tokens[:prompt.prefix_len]
+        state = stateful.prime(prefix, self.prompt_cache(stateful) if prefix else None)
+        return state if prefix else ""
 
     def warm(self, question: str = "How many rows are there?") -> str:
         """Save the prompt state of this database ahead of time (``xander warm``): what
@@ -231,6 +241,14 @@ class Xander:
         start = time.perf_counter()
         schema = self.schema
         lm = self.lm
+        held = (cast(PromptStateLM, lm).hold() if lm.saves_prompts
+                else contextlib.nullcontext())
+        with held:  # a one-context backend answers one question at a time, whole
+            return self._ask(task, mode, floor, start, schema, lm)
+
+    def _ask(self, task: Task, mode: str, floor: float, start: float, schema: Schema,
+             lm: LM) -> Result:
+        question = task.question
         before = lm.stats()
         t0 = time.perf_counter()
         hints = (value_hints(index_for(self.engine, schema), task.question,

@@ -21,6 +21,9 @@ class EngineConfig:
     """Seconds one query may run before it is interrupted."""
     max_rows: int = 10_000
     """Rows kept from one result (the rest is dropped and the result marked truncated)."""
+    schemas: tuple[str, ...] = ()
+    """Database schemas to serve (PostgreSQL, DuckDB); empty: the engine's default (``public``,
+    ``main``).  With more than one, tables are named ``schema.table``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from xander.engines.base import (
@@ -17,7 +18,7 @@ from xander.engines.base import (
 from xander.engines.duckdb import DuckDBEngine
 from xander.engines.profile import EngineProfile, dialect_profile, profile, profiles, register
 from xander.engines.sqlite import SQLiteEngine
-from xander.errors import DatabaseNotFoundError
+from xander.errors import DatabaseNotFoundError, InputError
 
 __all__ = [
     "DEFAULT_MAX_ROWS", "DEFAULT_TIMEOUT_S", "ColumnInfo", "DuckDBEngine", "Engine",
@@ -26,17 +27,23 @@ __all__ = [
 ]
 
 
-def open_engine(path: str | Path) -> Engine:
+def open_engine(path: str | Path, *, schemas: Sequence[str] = ()) -> Engine:
     """Open ``path`` read-only with the first profile (in priority order) that recognizes it.
 
     Data files and folders go to DuckDB, files with the SQLite header to sqlite3, ``.duckdb``
     files (and empty ones) to DuckDB.  A target no profile takes gets a ``DatabaseNotFoundError``
-    that says why.
+    that says why.  ``schemas`` names the schemas to serve, for engines that have them.
     """
     target = str(path)
+    wanted = tuple(s for s in schemas if s)
     for p in profiles():
         if p.recognizes(target):
-            return p.opener(target)
+            if not wanted:
+                return p.opener(target)
+            if not p.named_schemas:
+                raise InputError(f"{p.display_name} databases have no named schemas",
+                                 "drop --schema (or [engine] schemas)")
+            return p.opener(target, schemas=wanted)
     raise _unrecognized(Path(target).expanduser())
 
 

@@ -43,8 +43,9 @@ class EngineProfile:
     recognizes: Callable[[str], bool]
     """True when a ``--db`` target (a path or URL, as given) is this engine's to open.  Never
     raises: a target no profile recognizes gets ``open_engine``'s own explanation."""
-    opener: Callable[[str], Engine]
-    """Opens a recognised target read-only."""
+    opener: Callable[..., Engine]
+    """Opens a recognised target read-only: ``opener(target)``, and where ``named_schemas``,
+    ``opener(target, schemas=("public", "sales"))``."""
     caseless_names: bool = False
     """Identifiers match without regard to case, quoted or not (Normalized SQL may respell
     them as the schema does and drop quotes around mixed-case names)."""
@@ -66,6 +67,9 @@ class EngineProfile:
     ``name`` group, by kind: ``ambiguous-column`` (an unqualified column several tables have),
     ``no-such-column``, ``no-such-table``, ``not-grouped`` (a column neither grouped nor
     aggregated).  A kind the engine never reports is absent."""
+    named_schemas: bool = False
+    """The database has named schemas that ``--schema`` chooses among (PostgreSQL, DuckDB): the
+    opener takes ``schemas=``, and with more than one, tables are named ``schema.table``."""
     priority: int = 100
     """Targets are offered to profiles in ascending priority; the first that recognizes one
     opens it (data files before SQLite's header check before DuckDB's)."""

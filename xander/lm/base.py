@@ -8,6 +8,7 @@ part of the protocol because prompts are built before the search starts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -155,9 +156,14 @@ class PromptStateLM(LM, Protocol):
         ...
 
     def prime(self, prefix: Sequence[int], cache: PromptCache | None) -> str:
-        """Make the backend hold ``prefix``: already held (``"held"``), loaded from ``cache``
-        (``"loaded"``), or evaluated and then saved there (``"saved"``; ``"evaluated"`` without a
-        cache or when saving failed)."""
+        """Make the backend hold ``prefix`` and nothing after it: already held (``"held"``),
+        loaded from ``cache`` (``"loaded"``), or evaluated and then saved there (``"saved"``;
+        ``"evaluated"`` without a cache or when saving failed).  A question starts from here,
+        so its numbers do not depend on the question before it."""
+        ...
+
+    def hold(self) -> AbstractContextManager[None]:
+        """Keep the backend for one question (its one context): other threads wait."""
         ...
 
 

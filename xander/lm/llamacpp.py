@@ -9,11 +9,12 @@ need the ``local`` extra.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,16 +181,29 @@ class LlamaCppLM:
 
         return self._identity or file_identity(self.path), runtime_identity(self._llm)
 
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep the context for one question: other threads wait until it is done, so questions
+        in flight take turns whole and none evicts another's sequence halfway (which would
+        re-evaluate it in batches of another shape, and move its numbers)."""
+        with self._lock:
+            yield
+
     @_locked
     def prime(self, prefix: Sequence[int], cache: PromptCache | None) -> str:
         """Hold ``prefix`` in the KV cache: loaded from ``cache`` when it has it, else evaluated
         on its own (so a loaded and an evaluated prefix give the same numbers) and saved there.
-        A cache that cannot be read or written is no reason to fail: the prefix is evaluated."""
+        A cache that cannot be read or written is no reason to fail: the prefix is evaluated.
+
+        Whatever the cache held after ``prefix`` (the previous question's tokens) is dropped,
+        even where it matches: the question's own tokens are then evaluated from the end of the
+        prefix in one batch, whichever question came before (an empty ``prefix`` drops it all)."""
         from xander.lm.llamacpp_state import PromptStateError, load_state, save_state
         from xander.lm.prompt_cache import PromptCacheError
 
         prefix = list(prefix)
-        if not prefix or self._seq[:len(prefix)] == prefix:
+        if self._seq[:len(prefix)] == prefix:
+            self._seq, self._logprobs = self._seq[:len(prefix)], None
             return "held"
         if len(prefix) >= self.n_ctx:
             return "held"  # _advance reports the overflow with its own message

@@ -1,0 +1,1 @@
+"""xander as an HTTP service (``xander serve``): a FastAPI app over the Python API."""
