@@ -3,18 +3,29 @@
 ``Schema.from_engine`` introspects an engine once; the schema then gives the foreign-key graph
 (networkx) and join paths, a compact prompt rendering (pruned to a character budget), and the
 sqlglot ``MappingSchema`` used to qualify queries.
+
+Several named schemas: when an engine serves more than one (PostgreSQL ``public`` and
+``sales``, DuckDB schemas), every table is named ``schema.table`` and ``Table.db`` holds its
+schema.  Look-ups take the qualified name, or a bare name that exactly one served schema has
+(the engines put the served schemas on their search path, so such a name runs too); a bare
+name several schemas have resolves to nothing (``tables_named`` lists them).  The prompt shows
+``CREATE TABLE sales.orders``, the sqlglot mapping nests ``{schema: {table: {column: type}}}``,
+and the foreign-key graph's nodes are the qualified names.  Schema names are told from table
+names at the first dot, so a schema whose name has a dot is not supported.  With one schema,
+names are bare and nothing differs from a database without schemas.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 import networkx as nx
+from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
 from xander.engines import Engine, ForeignKey
@@ -43,6 +54,19 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...] = ()
     example_rows: tuple[tuple[Any, ...], ...] = ()
     hidden_columns: int = 0  # columns left out of a rendering that had to fit a budget
+    db: str = ""
+    """The schema the table lives in when several are served (``name`` is then ``db.table``);
+    empty with one schema."""
+
+    @property
+    def bare_name(self) -> str:
+        """The name without its schema: ``orders`` for ``sales.orders``."""
+        return self.name[len(self.db) + 1:] if self.db else self.name
+
+    @property
+    def sql_name(self) -> str:
+        """The name quoted for a query: ``"sales"."orders"``, or ``"orders"``."""
+        return f"{_quote(self.db)}.{_quote(self.bare_name)}" if self.db else _quote(self.name)
 
     def column(self, name: str) -> Column | None:
         """The column called ``name`` (case-insensitive), or None."""
@@ -61,23 +85,37 @@ class Schema:
     tables: tuple[Table, ...]
     dialect: str = "sqlite"
     _index: dict[str, Table] = field(init=False, repr=False, compare=False)
+    _bare: dict[str, tuple[Table, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {t.name.lower(): t for t in self.tables})
+        bare: dict[str, list[Table]] = {}
+        for t in self.tables:
+            if t.db:
+                bare.setdefault(t.bare_name.lower(), []).append(t)
+        object.__setattr__(self, "_bare", {k: tuple(v) for k, v in bare.items()})
 
     @classmethod
     def from_engine(cls, engine: Engine, samples: int = 3) -> Schema:
-        """Introspect ``engine``; ``samples`` distinct values per column and example rows."""
+        """Introspect ``engine``; ``samples`` distinct values per column and example rows.
+
+        Tables are taken as ``schema.table`` when the engine has named schemas and names every
+        table with a dot (it serves several schemas).
+        """
         infos = engine.tables()
         if not infos:
             raise SchemaError(f"the database {engine.path} has no tables", "is it the right file?")
+        qualified = engine.profile.named_schemas and all("." in i.name for i in infos)
         tables = []
         for info in infos:
+            db = info.name.split(".", 1)[0] if qualified else ""
+            table = Table(info.name, tuple(Column(c.name, c.type) for c in info.columns),
+                          info.primary_key, info.foreign_keys, db=db)
             rows: tuple[tuple[Any, ...], ...] = ()
             if samples:
                 try:
                     rows = engine.execute(
-                        f"SELECT * FROM {_quote(info.name)} LIMIT {SAMPLE_ROWS_SCANNED}",
+                        f"SELECT * FROM {table.sql_name} LIMIT {SAMPLE_ROWS_SCANNED}",
                         timeout=5.0, max_rows=SAMPLE_ROWS_SCANNED,
                     ).rows
                 except QueryError:
@@ -86,16 +124,84 @@ class Schema:
                 Column(c.name, c.type, _distinct(r[i] for r in rows if i < len(r))[:samples])
                 for i, c in enumerate(info.columns)
             )
-            tables.append(
-                Table(info.name, columns, info.primary_key, info.foreign_keys,
-                      rows[:samples] if samples else ())
-            )
+            tables.append(replace(table, columns=columns,
+                                  example_rows=rows[:samples] if samples else ()))
         return cls(tuple(tables), engine.dialect)
 
+    @classmethod
+    def merged(cls, parts: Mapping[str, Schema], dialect: str | None = None) -> Schema:
+        """One schema of several databases, each a named schema: ``{"sales": s, "hr": t}`` gives
+        tables ``sales.orders``, ``hr.staff`` with their foreign keys renamed alike.
+
+        >>> a = Schema((Table("t", (Column("id"),)),))
+        >>> m = Schema.merged({"x": a, "y": a})
+        >>> m.table_names, m.schemas, m.table("x.T").bare_name, m.table("t")
+        (('x.t', 'y.t'), ('x', 'y'), 't', None)
+        """
+        tables = []
+        for db, part in parts.items():
+            for t in part.tables:
+                fks = tuple(ForeignKey(f"{db}.{f.table}", f.columns, f"{db}.{f.ref_table}",
+                                       f.ref_columns) for f in t.foreign_keys)
+                tables.append(replace(t, name=f"{db}.{t.name}", foreign_keys=fks, db=db))
+        first = next(iter(parts.values()), None)
+        return cls(tuple(tables), dialect or (first.dialect if first else "sqlite"))
+
     # -- lookup ----------------------------------------------------------------------------------
-    def table(self, name: str) -> Table | None:
-        """The table called ``name`` (case-insensitive), or None."""
-        return self._index.get(name.lower())
+    def table(self, name: str, db: str = "") -> Table | None:
+        """The table called ``name`` (case-insensitive), or None.
+
+        With several schemas, ``name`` is ``schema.table`` (or ``db`` gives the schema), or a
+        bare name exactly one schema has.  With one schema, ``db`` is not looked at.
+
+        >>> s = Schema.merged({"sales": Schema((Table("orders", ()), Table("items", ()))),
+        ...                    "hr": Schema((Table("orders", ()),))})
+        >>> s.table("Sales.Orders").name, s.table("orders", "hr").name, s.table("items").name
+        ('sales.orders', 'hr.orders', 'sales.items')
+        >>> s.table("orders") is None, [t.name for t in s.tables_named("orders")]
+        (True, ['sales.orders', 'hr.orders'])
+        """
+        if db and self.qualified:
+            return self._index.get(f"{db}.{name}".lower())
+        found = self._index.get(name.lower())
+        if found is not None or not self.qualified:
+            return found
+        same = self._bare.get(name.lower(), ())
+        return same[0] if len(same) == 1 else None
+
+    def table_of(self, node: exp.Table) -> Table | None:
+        """The table a sqlglot ``Table`` node names (its ``db`` part read as the schema)."""
+        return self.table(node.name, node.db)
+
+    def tables_named(self, name: str) -> tuple[Table, ...]:
+        """Every table whose name without its schema is ``name`` (case-insensitive)."""
+        found = self._index.get(name.lower())
+        if not self.qualified:
+            return (found,) if found is not None else ()
+        return self._bare.get(name.lower(), ())
+
+    @cached_property
+    def schemas(self) -> tuple[str, ...]:
+        """The named schemas the tables live in, in order; () with one schema."""
+        return tuple(dict.fromkeys(t.db for t in self.tables if t.db))
+
+    @property
+    def qualified(self) -> bool:
+        """True when tables are named ``schema.table`` (several schemas)."""
+        return bool(self.schemas)
+
+    def table_node(self, table: Table, alias: str | None = None) -> exp.Table:
+        """A sqlglot ``Table`` node naming ``table`` (``sales.orders``), aliased when given.
+
+        >>> s = Schema.merged({"sales": Schema((Table("orders", ()),)), "hr": Schema(())})
+        >>> s.table_node(s.tables[0], "T1").sql()
+        'sales.orders AS T1'
+        """
+        node = exp.table_(_identifier(table.bare_name), db=_identifier(table.db) if table.db
+                          else None)
+        if alias:
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+        return node
 
     @property
     def table_names(self) -> tuple[str, ...]:
@@ -122,15 +228,20 @@ class Schema:
         return g
 
     def join_path(self, source: str, target: str) -> list[ForeignKey]:
-        """Foreign keys along a shortest path from table ``source`` to ``target`` ([] if none).
+        """Foreign keys along a shortest path from table ``source`` to ``target`` ([] if none);
+        either name as ``table`` looks it up.
 
         >>> from xander.engines import ForeignKey
         >>> s = Schema((Table("a", (Column("id"),)), Table("b", (Column("a_id"),),
         ...     foreign_keys=(ForeignKey("b", ("a_id",), "a", ("id",)),))))
         >>> [f.ref_table for f in s.join_path("a", "b")]
         ['a']
+        >>> [f.ref_table for f in Schema.merged({"x": s, "y": s}).join_path("x.a", "x.b")]
+        ['x.a']
         """
-        a, b = source.lower(), target.lower()
+        ta, tb = self.table(source), self.table(target)
+        a = ta.name.lower() if ta is not None else source.lower()
+        b = tb.name.lower() if tb is not None else target.lower()
         if a not in self.graph or b not in self.graph:
             return []
         try:
@@ -142,8 +253,15 @@ class Schema:
 
     # -- sqlglot ---------------------------------------------------------------------------------
     @cached_property
-    def mapping(self) -> dict[str, dict[str, str]]:
-        """``{table: {column: type}}`` with the original spelling."""
+    def mapping(self) -> dict[str, Any]:
+        """``{table: {column: type}}`` with the original spelling; with several schemas
+        ``{schema: {table: {column: type}}}``."""
+        if self.qualified:
+            nested: dict[str, dict[str, dict[str, str]]] = {}
+            for t in self.tables:
+                nested.setdefault(t.db, {})[t.bare_name] = {
+                    c.name: (c.type or "TEXT") for c in t.columns}
+            return nested
         return {t.name: {c.name: (c.type or "TEXT") for c in t.columns} for t in self.tables}
 
     def mapping_schema(self) -> MappingSchema:
@@ -201,6 +319,19 @@ def _ident(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else _quote(name)
 
 
+def _identifier(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name))
+
+
+def _table_ident(name: str, qualified: bool) -> str:
+    """A table name for the prompt: ``sales.orders`` split at its schema's dot when
+    ``qualified``, each part quoted only where it must be."""
+    if qualified and "." in name:
+        db, bare = name.split(".", 1)
+        return f"{_ident(db)}.{_ident(bare)}"
+    return _ident(name)
+
+
 def _distinct(values: Iterable[Any]) -> tuple[Any, ...]:
     seen: dict[Any, None] = {}
     for v in values:
@@ -233,11 +364,12 @@ def _render_table(t: Table, example_rows: bool) -> str:
     for fk in t.foreign_keys:
         lines.append(
             f"  FOREIGN KEY ({', '.join(_ident(c) for c in fk.columns)}) REFERENCES "
-            f"{_ident(fk.ref_table)}({', '.join(_ident(c) for c in fk.ref_columns)})"
+            f"{_table_ident(fk.ref_table, bool(t.db))}"
+            f"({', '.join(_ident(c) for c in fk.ref_columns)})"
         )
     if t.hidden_columns:
         lines.append(f"  -- {t.hidden_columns} more columns not shown")
-    text = f"CREATE TABLE {_ident(t.name)} (\n" + ",\n".join(lines) + "\n);"
+    text = f"CREATE TABLE {_table_ident(t.name, bool(t.db))} (\n" + ",\n".join(lines) + "\n);"
     if example_rows and t.example_rows:
         header = " | ".join(c.name for c in t.columns)
         rows = "\n".join(" | ".join(_value(v) for v in r) for r in t.example_rows)
@@ -264,7 +396,7 @@ def _narrow(t: Table, question: str, max_chars: int) -> Table:
     names = {c.name for c in kept}
     fks = tuple(fk for fk in t.foreign_keys if set(fk.columns) <= names)
     pk = t.primary_key if set(t.primary_key) <= names else ()
-    return Table(t.name, tuple(kept), pk, fks, (), len(t.columns) - len(kept))
+    return Table(t.name, tuple(kept), pk, fks, (), len(t.columns) - len(kept), t.db)
 
 
 def _words(text: str) -> set[str]:

@@ -11,6 +11,11 @@ behind :mod:`xander.safety`).  Timeouts interrupt the connection from a timer th
 
 Two profiles open a ``DuckDBEngine``: ``duckdb-files`` takes data files and folders (offered
 targets first, by suffix), ``duckdb`` takes database files (after SQLite's header check).
+
+A database file has named schemas: ``schemas=("sales", "hr")`` serves those (default: ``main``).
+With more than one, every table is named ``schema.table`` (foreign keys too: DuckDB keeps them
+within one schema), and the connection's ``search_path`` lists the served schemas, so a bare
+name that one served schema has runs as well.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from xander.engines.base import (
     TableInfo,
 )
 from xander.engines.profile import EngineProfile, register
-from xander.errors import DatabaseNotFoundError, QueryError, QueryTimeoutError
+from xander.errors import DatabaseNotFoundError, InputError, QueryError, QueryTimeoutError
 
 FILE_READERS = {
     ".csv": "read_csv_auto",
@@ -102,8 +107,8 @@ def _is_duckdb_file(target: str) -> bool:
     return p.suffix.lower() in DUCKDB_SUFFIXES or not head or head[8:12] == b"DUCK"
 
 
-def _open(target: str) -> DuckDBEngine:
-    return DuckDBEngine(Path(target).expanduser())
+def _open(target: str, *, schemas: tuple[str, ...] = ()) -> DuckDBEngine:
+    return DuckDBEngine(Path(target).expanduser(), schemas=schemas)
 
 
 DUCKDB = register(EngineProfile(
@@ -113,6 +118,7 @@ DUCKDB = register(EngineProfile(
     recognizes=_is_duckdb_file,
     opener=_open,
     caseless_names=True,
+    named_schemas=True,
     read_starts=frozenset({"FROM"}),
     statement_types=statement_types,
     error_patterns={
@@ -121,7 +127,8 @@ DUCKDB = register(EngineProfile(
         "no-such-column":
             r'(?:Referenced column|Table "(?P<table>[^\n]+?)" does not have a column named) '
             r'"(?P<name>[^\n]+?)"(?: not found in FROM clause|(?=\n|$))',
-        "no-such-table": r"Table with name (?P<name>[^\n]+?) does not exist!",
+        "no-such-table":
+            r"Table with name (?P<name>[^\n]+?) does not exist(?:!| because schema )",
         "not-grouped":
             r'column "(?P<name>[^\n]+?)" must appear in the GROUP BY clause or must be part '
             r"of an aggregate function",
@@ -130,6 +137,8 @@ DUCKDB = register(EngineProfile(
 DUCKDB_FILES = register(replace(
     DUCKDB, name="duckdb-files", recognizes=_is_data_target, priority=10
 ))
+#: DuckDB's own schemas, never served as the user's.
+SYSTEM_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
 
 
 class DuckDBEngine:
@@ -137,7 +146,7 @@ class DuckDBEngine:
 
     dialect = DUCKDB.dialect
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, schemas: tuple[str, ...] = ()) -> None:
         import duckdb
 
         self._duckdb = duckdb
@@ -163,6 +172,36 @@ class DuckDBEngine:
                 "give a .duckdb file, CSV/Parquet/JSON files, or a SQLite file",
             ) from exc
         self._tables: tuple[TableInfo, ...] | None = None
+        #: the schemas served, in the order given (``main`` unless asked otherwise)
+        self.schemas: tuple[str, ...] = self._serve(tuple(schemas)) if schemas else ("main",)
+        self._where: dict[str, tuple[str, str]] = {}  # lower table name -> (schema, table)
+
+    def _serve(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
+        """The schemas of ``wanted`` as the file spells them, set as the ``search_path``;
+        ``InputError`` naming the file's schemas when one is not there."""
+        if self.profile is not DUCKDB:
+            self.close()
+            raise InputError("data files have no named schemas", "drop --schema")
+        have = [r[0] for r in self._conn.execute(
+            "SELECT DISTINCT schema_name FROM duckdb_schemas() "
+            "WHERE database_name = current_database() ORDER BY schema_name").fetchall()
+            if r[0] not in SYSTEM_SCHEMAS]
+        spelled = {h.lower(): h for h in have}
+        missing = [w for w in wanted if w.lower() not in spelled]
+        if missing:
+            self.close()
+            raise InputError(
+                f"{self.path} has no schema {', '.join(repr(m) for m in missing)}",
+                f"choose from {', '.join(have)}")
+        served = tuple(dict.fromkeys(spelled[w.lower()] for w in wanted))
+        path = ",".join(_quote(s) for s in served)
+        self._conn.execute("SET search_path = " + "'" + path.replace("'", "''") + "'")
+        return served
+
+    @property
+    def qualified(self) -> bool:
+        """True when tables are named ``schema.table`` (more than one schema served)."""
+        return len(self.schemas) > 1
 
     def _open_files(self, p: Path) -> Any:
         files = (
@@ -211,34 +250,56 @@ class DuckDBEngine:
             self._tables = tuple(self._introspect())
         return self._tables
 
+    def _name(self, schema: str, table: str) -> str:
+        name = f"{schema}.{table}" if self.qualified else table
+        self._where.setdefault(name.lower(), (schema, table))
+        return name
+
     def _introspect(self) -> list[TableInfo]:
+        served = list(self.schemas)
+        marks = ", ".join("?" for _ in served)
         rows = self._conn.execute(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
+            "SELECT table_schema, table_name, column_name, data_type "
+            "FROM information_schema.columns "
+            f"WHERE table_catalog = current_database() AND table_schema IN ({marks}) "
+            "ORDER BY table_name, ordinal_position", served,
         ).fetchall()
+        order = {s: i for i, s in enumerate(served)}
+        rows.sort(key=lambda r: order[r[0]])  # stable: by schema as served, then as DuckDB lists
         cols: dict[str, list[ColumnInfo]] = {}
-        for table, column, dtype in rows:
-            cols.setdefault(table, []).append(ColumnInfo(column, str(dtype).upper()))
+        for schema, table, column, dtype in rows:
+            cols.setdefault(self._name(schema, table), []).append(
+                ColumnInfo(column, str(dtype).upper()))
         pks: dict[str, tuple[str, ...]] = {}
         fks: dict[str, list[ForeignKey]] = {}
-        for table, ctype, columns, ref_table, ref_columns in self._conn.execute(
-            "SELECT table_name, constraint_type, constraint_column_names, "
+        for schema, table, ctype, columns, ref_table, ref_columns in self._conn.execute(
+            "SELECT schema_name, table_name, constraint_type, constraint_column_names, "
             "referenced_table, referenced_column_names FROM duckdb_constraints() "
-            "WHERE schema_name = current_schema()"
+            f"WHERE database_name = current_database() AND schema_name IN ({marks}) "
+            "ORDER BY constraint_index", served,
         ).fetchall():
+            name = self._name(schema, table)
             if ctype == "PRIMARY KEY":
-                pks[table] = tuple(columns)
-            elif ctype == "FOREIGN KEY" and ref_table:
-                fks.setdefault(table, []).append(
-                    ForeignKey(table, tuple(columns), ref_table, tuple(ref_columns or ()))
-                )
+                pks[name] = tuple(columns)
+            elif ctype == "FOREIGN KEY" and ref_table:  # DuckDB keeps a key within its schema
+                fks.setdefault(name, []).append(ForeignKey(
+                    name, tuple(columns), self._name(schema, ref_table),
+                    tuple(ref_columns or ())))
         return [
             TableInfo(t, tuple(c), pks.get(t, ()), tuple(fks.get(t, ()))) for t, c in cols.items()
         ]
 
+    def table_sql(self, table: str) -> str:
+        """``table`` (a name ``tables()`` gave) quoted for SQL: ``"sales"."orders"``."""
+        self.tables()
+        where = self._where.get(table.lower())
+        if where is None or not self.qualified:
+            return _quote(table)
+        return f"{_quote(where[0])}.{_quote(where[1])}"
+
     def sample_values(self, table: str, column: str, limit: int = 3) -> tuple[Any, ...]:
         sql = (
-            f"SELECT DISTINCT {_quote(column)} FROM {_quote(table)} "
+            f"SELECT DISTINCT {_quote(column)} FROM {self.table_sql(table)} "
             f"WHERE {_quote(column)} IS NOT NULL LIMIT {int(limit)}"
         )
         try:
