@@ -6,6 +6,11 @@ that does not resolve.  Checkers turn problems into diagnostics; ``repair`` fixe
 
 ``final=False`` is for prefixes whose FROM clause may still grow: a qualifier that names no table
 yet, or an unqualified column no current table has, may still be introduced by a later JOIN.
+
+With several named schemas (``Schema.qualified``), ``FROM sales.orders AS o`` resolves, and so
+does a bare ``FROM orders`` when exactly one schema has ``orders`` (the engines search the
+served schemas, so it runs); a bare name several schemas have, or a schema that lacks the
+table, is an ``unknown-table`` whose message names the tables it could mean.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ class LinkProblem:
     qualifier: str = ""  # the alias a column was qualified with
     table: str = ""  # the table that qualifier points to, when known
     node: exp.Expression | None = None
+    hint: str = ""  # what the name may have meant (an unknown table of several schemas)
 
     def message(self) -> str:
         if self.kind == "unknown-table":
-            return f"no table named {self.name!r}"
+            return f"no table named {self.name!r}" + (f" ({self.hint})" if self.hint else "")
         if self.kind == "duplicate-alias":
             return f"the alias {self.name!r} names two tables"
         if self.kind == "unknown-alias":
@@ -70,6 +76,30 @@ def string_literals_for_unknown_quoted(expr: exp.Expression, schema: Schema) -> 
     return expr
 
 
+def unknown_table(table: exp.Table, schema: Schema) -> LinkProblem:
+    """The problem of a table node that names no table, with the tables it may have meant.
+
+    >>> from xander.schema import Table
+    >>> s = Schema.merged({"sales": Schema((Table("orders", ()),)),
+    ...                    "hr": Schema((Table("orders", ()),))})
+    >>> unknown_table(exp.to_table("orders"), s).message()
+    "no table named 'orders' (several schemas have it: sales.orders, hr.orders)"
+    >>> unknown_table(exp.to_table("shop.orders"), s).message()
+    "no table named 'shop.orders' (no schema shop; the schemas are sales, hr)"
+    """
+    name = f"{table.db}.{table.name}" if table.db else table.name
+    same = schema.tables_named(table.name)
+    hint = ""
+    if schema.qualified:
+        if not table.db and same:
+            hint = "several schemas have it: " + ", ".join(t.name for t in same)
+        elif table.db and table.db.lower() not in {d.lower() for d in schema.schemas}:
+            hint = f"no schema {table.db}; the schemas are {', '.join(schema.schemas)}"
+        elif same:
+            hint = "it is " + " or ".join(t.name for t in same)
+    return LinkProblem("unknown-table", name, node=table, hint=hint)
+
+
 def _output_names(scope: Scope) -> set[str] | None:
     """Column names a derived table / CTE exposes; None when it selects ``*``."""
     select = scope.expression
@@ -98,7 +128,7 @@ def _select_aliases(scope: Scope) -> set[str]:
 def _has_column(source: object, column: str, schema: Schema) -> bool | None:
     """Does ``source`` (a Table or a Scope) have ``column``?  None when it cannot be known."""
     if isinstance(source, exp.Table):
-        table = schema.table(source.name)
+        table = schema.table_of(source)
         return None if table is None else table.column(column) is not None
     if isinstance(source, Scope):
         names = _output_names(source)
@@ -123,10 +153,10 @@ def link(expr: exp.Expression, schema: Schema, *, final: bool = True) -> list[Li
         return problems
     cte_names = {c.alias_or_name.lower() for c in expr.find_all(exp.CTE)}
     for table in expr.find_all(exp.Table):
-        if not table.name or table.name.lower() in cte_names:
+        if not table.name or (not table.db and table.name.lower() in cte_names):
             continue
-        if isinstance(table.this, exp.Identifier) and schema.table(table.name) is None:
-            problems.append(LinkProblem("unknown-table", table.name, node=table))
+        if isinstance(table.this, exp.Identifier) and schema.table_of(table) is None:
+            problems.append(unknown_table(table, schema))
     seen: set[int] = set()
     for scope in scopes:
         try:
@@ -153,7 +183,9 @@ def link(expr: exp.Expression, schema: Schema, *, final: bool = True) -> list[Li
                         problems.append(LinkProblem("unknown-alias", name, q, node=col))
                     continue
                 if _has_column(src, name, schema) is False:
-                    tname = src.name if isinstance(src, exp.Table) else ""
+                    found = schema.table_of(src) if isinstance(src, exp.Table) else None
+                    tname = "" if not isinstance(src, exp.Table) else (
+                        found.name if found is not None and schema.qualified else src.name)
                     problems.append(LinkProblem("unknown-column", name, q, tname, node=col))
                 continue
             if name.lower() in aliases:

@@ -33,7 +33,7 @@ def qualify(tree: exp.Expression, name: str, schema: Schema) -> Fix:
         for col in scope.columns:
             if col.name.lower() == name.lower() and not col.table:
                 tables = tables_in_scope(scope)
-                having = [a for a, t in tables if (st := schema.table(t.name)) and st.column(name)]
+                having = [a for a, t in tables if (st := schema.table_of(t)) and st.column(name)]
                 if having:
                     col.set("table", exp.to_identifier(having[0]))
     return Fix(tree, f"qualify ambiguous {name}")

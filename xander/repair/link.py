@@ -10,7 +10,13 @@ answers its kind and can fix it:
 - ``JoinForColumn``: a column no table in scope has is reached by joining the table that has
   it along the shortest foreign-key path (networkx) from a table in scope;
 - ``ClosestColumn`` / ``ClosestTable``: an unknown column or table becomes the closest
-  existing name (difflib).
+  existing name (difflib).  With several schemas, a table name is compared with the tables'
+  names without their schemas too, and becomes the qualified name: ``FROM orders`` that
+  several schemas have becomes the one whose table has the columns the query uses, and
+  ``FROM hr.customers`` (a schema without that table) the schema that has it.
+
+Tables are told apart by their full names (``Schema.table_of``: ``sales.orders``), so two
+schemas' tables of one name stay apart in join paths.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from sqlglot.optimizer.scope import Scope
 
 from xander.linking import LinkProblem, link
 from xander.repair.base import Fix, join_along, scope_of, tables_in_scope
-from xander.schema import Schema
+from xander.schema import Schema, Table
 
 if TYPE_CHECKING:
     from xander.checkers.base import CheckContext
@@ -43,6 +49,12 @@ class LinkStep(Protocol):
     def fix(self, tree: exp.Expression, problem: LinkProblem, schema: Schema) -> str | None:
         """What it did, or None when it cannot fix ``problem`` (``tree`` is then unchanged)."""
         ...
+
+
+def _full(schema: Schema, node: exp.Table) -> str:
+    """The lower-case name of the schema table ``node`` names (as written when it names none)."""
+    found = schema.table_of(node)
+    return found.name.lower() if found is not None else node.name.lower()
 
 
 def _site(tree: exp.Expression, problem: LinkProblem
@@ -78,15 +90,15 @@ class Rejoin:
         if idx is None or first is None or not isinstance(first.this, exp.Table):
             return None
         earlier = [first.this] + [j.this for j in joins[:idx] if isinstance(j.this, exp.Table)]
-        paths = [(t, schema.join_path(t.name, target.name)) for t in earlier]
+        paths = [(t, schema.join_path(_full(schema, t), _full(schema, target))) for t in earlier]
         paths = [(t, p) for t, p in paths if p]
         if not paths:
             return None
         start, path = min(paths, key=lambda tp: len(tp[1]))
         taken = {t.alias_or_name.lower() for t in select.find_all(exp.Table)}
-        joined = {start.name.lower(): start.alias_or_name}
+        joined = {_full(schema, start): start.alias_or_name}
         for t in earlier:
-            joined.setdefault(t.name.lower(), t.alias_or_name)
+            joined.setdefault(_full(schema, t), t.alias_or_name)
         new_joins = join_along(path, joined, taken, last=target.alias_or_name)
         select.set("joins", joins[:idx] + new_joins + joins[idx + 1:])
         return f"rejoin {target.name} along foreign keys"
@@ -110,7 +122,7 @@ class Requalify:
         col, _, in_scope = site
         name = col.name
         for alias, t in in_scope:
-            if not ((st := schema.table(t.name)) and st.column(name)):
+            if not ((st := schema.table_of(t)) and st.column(name)):
                 continue
             old = col.table
             col.set("table", exp.to_identifier(alias) if len(in_scope) > 1 or old else None)
@@ -139,13 +151,13 @@ class JoinForColumn:
         best_path = None
         for _, t in in_scope:
             for owner in owners:
-                path = schema.join_path(t.name, owner.name)
+                path = schema.join_path(_full(schema, t), owner.name)
                 if path and (best_path is None or len(path) < len(best_path[1])):
                     best_path = (t, path, owner)
         if best_path is None:
             return None
         start, path, owner = best_path
-        joined = {start.name.lower(): start.alias_or_name}
+        joined = {_full(schema, start): start.alias_or_name}
         for join in join_along(path, joined, {a.lower() for a, _ in in_scope}):
             select.join(join, copy=False)
         col.set("table", exp.to_identifier(joined[owner.name.lower()]))
@@ -163,7 +175,7 @@ class ClosestColumn:
             return None
         col, _, in_scope = site
         name = col.name
-        names = {c.name: a for a, t in in_scope if (st := schema.table(t.name)) for c in st.columns}
+        names = {c.name: a for a, t in in_scope if (st := schema.table_of(t)) for c in st.columns}
         lower = {n.lower(): n for n in names}
         close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.75)
         if not close:
@@ -184,6 +196,8 @@ class ClosestTable:
         table = problem.node
         if not isinstance(table, exp.Table):
             return None
+        if schema.qualified:
+            return self._qualified(tree, table, problem, schema)
         close = difflib.get_close_matches(table.name.lower(),
                                           [t.lower() for t in schema.table_names], n=1,
                                           cutoff=0.7)
@@ -192,6 +206,37 @@ class ClosestTable:
         real = schema.table(close[0])
         assert real is not None
         table.set("this", exp.to_identifier(real.name))
+        return f"closest table {problem.name} -> {real.name}"
+
+    @staticmethod
+    def _qualified(tree: exp.Expression, table: exp.Table, problem: LinkProblem,
+                   schema: Schema) -> str | None:
+        """Several schemas: the closest name, written or without its schema, and of the
+        tables that have it, the one with the most of the query's column names."""
+        written = f"{table.db}.{table.name}".lower() if table.db else table.name.lower()
+        full = {t.name.lower(): [t] for t in schema.tables}
+        bare: dict[str, list[Table]] = {}
+        for t in schema.tables:
+            bare.setdefault(t.bare_name.lower(), []).append(t)
+        name = table.name.lower()
+        close = [] if name in bare or not table.db else difflib.get_close_matches(
+            written, list(full), n=1, cutoff=0.7)
+        if close:
+            options = full[close[0]]
+        else:
+            near = [name] if name in bare else difflib.get_close_matches(
+                name, list(bare), n=1, cutoff=0.7)
+            if not near:
+                return None
+            options = bare[near[0]]
+            if table.db:  # a schema the user named: its table first, when it has one
+                options = [t for t in options if t.db.lower() == table.db.lower()] or options
+        used = {c.name.lower() for c in tree.find_all(exp.Column)}
+        real = max(options, key=lambda t: (len(used & {c.name.lower() for c in t.columns}),
+                                           -options.index(t)))
+        node = schema.table_node(real)
+        table.set("this", node.this)
+        table.set("db", node.args.get("db"))
         return f"closest table {problem.name} -> {real.name}"
 
 

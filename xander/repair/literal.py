@@ -39,12 +39,12 @@ class LiteralCase:
             for alias, t in tables:
                 if col.table and col.table.lower() != alias.lower():
                     continue
-                st = ctx.schema.table(t.name)
+                st = ctx.schema.table_of(t)
                 column = st.column(col.name) if st is not None else None
                 if st is None or column is None:
                     continue
                 value = lit.this.replace("'", "''")
-                sql = (f'SELECT DISTINCT "{column.name}" FROM "{st.name}" WHERE '
+                sql = (f'SELECT DISTINCT "{column.name}" FROM {st.sql_name} WHERE '
                        f'lower(trim("{column.name}")) = lower(trim(\'{value}\')) LIMIT 2')
                 try:
                     rows = ctx.engine.execute(sql, timeout=LOOKUP_TIMEOUT_S, max_rows=2).rows

@@ -64,6 +64,13 @@ class Option:
     what: str = ""
 
 
+def _full(schema: Schema, name: str) -> str:
+    """The lower-case name of the table ``name`` looks up (``sales.orders`` for a bare
+    ``orders`` one schema has); as given when it names none."""
+    found = schema.table(name)
+    return (found.name if found is not None else name).lower()
+
+
 def _words(text: str) -> set[str]:
     return {w for w in re.split(r"[^a-z0-9]+", text.lower()) if len(w) > 2}
 
@@ -98,10 +105,10 @@ def options(c: Comparison, index: ValueIndex, ctx: CheckContext) -> list[Option]
     if not indexed and looks_numeric(literal):
         return []
     out: list[Option] = []
-    in_scope = {t.lower() for _, t in c.sources}
+    in_scope = {_full(schema, t) for _, t in c.sources}
     ranked = []
     for t, col, value in holders(index, ctx.engine, literal, skip=[(table.name, column.name)]):
-        if t.lower() == table.name.lower() or t.lower() in in_scope:
+        if t.lower() == table.name.lower() or _full(schema, t) in in_scope:
             hops = 0
         else:
             path = schema.join_path(table.name, t)
@@ -163,7 +170,8 @@ def _apply(c: Comparison, o: Option, root: exp.Expression, schema: Schema) -> bo
         if o.table.lower() == c.table.lower():
             alias = c.alias
         else:
-            alias = next((a for a, t in c.sources if t.lower() == o.table.lower()), None)
+            alias = next((a for a, t in c.sources
+                          if _full(schema, t) == _full(schema, o.table)), None)
         if alias is None:
             select = c.select
             if not isinstance(select, exp.Select):
