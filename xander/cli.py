@@ -46,6 +46,23 @@ def _model_spec(model: str | None, model_name: str | None) -> str | None:
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML config file ([engine], [lm], [search]).")
 ]
+SchemaOpt = Annotated[
+    str | None,
+    typer.Option("--schema", help="Database schemas to serve, comma-separated (PostgreSQL, "
+                 "DuckDB; default: the config's engine schemas, else the engine's default)."),
+]
+
+
+def _schemas(names: str | None) -> tuple[str, ...] | None:
+    """``--schema a,b`` as a tuple (None: not given, the config decides)."""
+    if names is None:
+        return None
+    out = tuple(n.strip() for n in names.split(",") if n.strip())
+    if not out:
+        from xander.errors import InputError
+
+        raise InputError("--schema names no schema", "e.g. --schema public,sales")
+    return out
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -104,6 +121,7 @@ def ask(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the search tree with pruned branches.")
     ] = False,
+    schema_names: SchemaOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Answer QUESTION about the database given with --db."""
@@ -125,14 +143,16 @@ def ask(
         _fail(f"--grammar {cfg.lm.grammar} constrains greedy decoding: add --greedy (the search "
               "prunes with its own grammar checker)", 2)
     examples = [parse_example(e) for e in example or []]
-    xander = Xander(db, model=cfg.lm.model, config=cfg)
+    xander = Xander(db, model=cfg.lm.model, config=cfg, schemas=_schemas(schema_names))
     result = xander.ask(question, evidence=evidence, examples=examples)
     if trace is not None:
         if result.trace is None:
             _fail("--trace needs search mode (drop --greedy)", 2)
         trace.write_text(json.dumps(result.trace.to_json(), indent=1, default=str))
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), default=str))
+        from xander.service.payload import answer_payload
+
+        typer.echo(json.dumps(answer_payload(result), default=str))
     else:
         _print_result(result, show_rows)
         if explain and result.trace is not None:
@@ -232,26 +252,52 @@ def cache(
 def schema(
     db: DbOpt,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of CREATE TABLE text.")] = False,
+    schema_names: SchemaOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Print the schema of the database as xander shows it to the model."""
-    from xander.engines import open_engine
-    from xander.schema import Schema
+    from xander.api import Xander
+    from xander.service.payload import schema_payload
 
-    s = Schema.from_engine(open_engine(db))
+    cfg = _config(config)
+    s = Xander(db, config=cfg, schemas=_schemas(schema_names)).schema  # no model is loaded
     if as_json:
-        typer.echo(json.dumps({
-            "dialect": s.dialect,
-            "tables": [{
-                "name": t.name,
-                "columns": [{"name": c.name, "type": c.type,
-                             "samples": [str(v) for v in c.samples]} for c in t.columns],
-                "primary_key": list(t.primary_key),
-                "foreign_keys": [{"columns": list(f.columns), "ref_table": f.ref_table,
-                                  "ref_columns": list(f.ref_columns)} for f in t.foreign_keys],
-            } for t in s.tables],
-        }, indent=1))
+        typer.echo(json.dumps(schema_payload(s), indent=1))
     else:
         typer.echo(s.render(max_chars=10**9))
+
+
+@app.command()
+def serve(
+    db: Annotated[
+        list[str],
+        typer.Option("--db", help="A database to serve, named by its file stem, or NAME=PATH. "
+                     "Repeatable. Requests name these databases, never a path."),
+    ],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; beyond loopback "
+                                      "only with a token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    model: ModelOpt = None,
+    model_name: ModelNameOpt = None,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="XANDER_TOKEN", show_envvar=True,
+                                 help="Bearer token every /v1 request must carry.")
+    ] = None,
+    queue: Annotated[int, typer.Option("--queue", help="Questions that may wait for the model; "
+                                       "more are refused with 503 and Retry-After.")] = 8,
+    workers: Annotated[int, typer.Option("--workers", help="Questions answered at once (1 for "
+                                         "the in-process model; more for openai: servers).")] = 1,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds a question may take, "
+                                           "waiting and answering (then 504).")] = 60.0,
+    schema_names: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the databases over HTTP: the JSON API under /v1, the page at /, docs at /docs."""
+    from xander.service.serve import serve as run_service
+
+    cfg = _config(config, lm={"model": _model_spec(model, model_name)})
+    run_service(db, config=cfg, host=host, port=port, token=token or None, capacity=queue,
+                workers=workers, timeout_s=timeout, schemas=_schemas(schema_names))
 
 
 @app.command("hf-dir")
