@@ -3,9 +3,11 @@
 ``ensure_read_only`` accepts exactly one SELECT, WITH ... SELECT, or set operation of those
 (subqueries included) and raises ``UnsafeQueryError`` for anything else: DDL, DML (also inside a
 CTE), PRAGMA, ATTACH/DETACH, COPY, INSTALL/LOAD, SET/RESET, CALL, EXPORT/IMPORT, VACUUM,
-transactions, several statements, SELECT ... INTO, and functions or table sources that read
-files, the network, the environment or the engine's state, unless the file is one the user
-opened (``allowed_files``).  It is the first wall; the read-only connections are the second.
+transactions, several statements, SELECT ... INTO ... FOR UPDATE, functions or table sources
+that read files, the network, the environment or the engine's state (PostgreSQL's
+``pg_read_file``, ``lo_import``, ``dblink``, ``set_config``, ``pg_sleep``, ``query_to_xml``...),
+unless the file is one the user opened (``allowed_files``), and the system catalogs
+(``pg_catalog``, ``information_schema``, ``pg_*``).  It is the first wall; the read-only connections are the second.
 
 Four independent looks at the text, each of which can only refuse:
 
@@ -15,7 +17,9 @@ Four independent looks at the text, each of which can only refuse:
    functions that reach outside the database;
 3. the engine's own parser, where its profile has one (DuckDB's): one statement, a SELECT;
 4. sqlglot's tree: a SELECT / set operation root, no write or command node anywhere, table
-   functions from a short allowlist, no file paths or URLs as table names.
+   functions from a short allowlist, no file paths or URLs as table names, no system catalogs;
+5. the raw text once more: no PostgreSQL ``U&`` escapes, which spell names the other looks
+   cannot read (``U&"\0070g_read_file"`` is ``pg_read_file``).
 
 When in doubt it refuses: a query the gate cannot parse is refused, and a column named like a
 statement keyword (``Delete``, ``Drop``) must be quoted.
@@ -85,7 +89,8 @@ OUTSIDE_FUNCTIONS = re.compile(
     r"json_execute_serialized_sql|lo_\w+|dblink\w*|nextval|setval|currval|setseed|write_\w+|"
     r"enable_\w+|disable_\w+|truncate_duckdb_logs|python_\w+|getvariable|summary|"
     r"database_size|storage_info|metadata_info|table_info|show\w*|functions|user_agent|"
-    r"add_parquet_key|txid_\w+)$",
+    r"add_parquet_key|txid_\w+|\w*_to_xml(schema|_and_xmlschema)?|ts_stat|ts_rewrite|loread|"
+    r"lowrite|inet_(client|server)_\w+)$",
     re.IGNORECASE,
 )
 #: of those, the ones that only read one data file: allowed on the files the user opened.
@@ -95,7 +100,8 @@ FILE_READERS = frozenset({
 })
 #: table functions allowed in FROM: they make rows from their arguments and touch nothing.
 TABLE_FUNCTIONS = frozenset({
-    "range", "generate_series", "unnest", "json_each", "json_tree", "generate_subscripts",
+    "range", "generate_series", "exploding_generate_series", "unnest", "json_each", "json_tree",
+    "generate_subscripts",
 })
 #: a table name ending like this is a file to DuckDB (``FROM people.csv``): a replacement scan.
 DATA_FILE_SUFFIXES = frozenset({
@@ -105,6 +111,12 @@ DATA_FILE_SUFFIXES = frozenset({
     "ddb", "delta", "iceberg", "xml", "shp", "gpkg", "fgb", "osm", "pbf",
 })
 _PATH_CHARS = re.compile(r"[/\\:*?~]")
+#: schemas of an engine's own catalogs (PostgreSQL's, DuckDB's information_schema): a question
+#: is about the user's data, and the catalogs hold the server's (roles, settings, sessions).
+CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
+#: PostgreSQL's ``U&'...'`` / ``U&"..."``: escapes that could spell a refused name
+#: (``U&"\0070g_read_file"``) no other look at the text would see.
+_UNICODE_ESCAPE = re.compile(r"[uU]&['\"]")
 #: C0 controls but tab/newline/CR, DEL, zero-width space, LRM/RLM, bidi embeddings and
 #: isolates, word joiner, BOM: nothing a query needs, and a way to hide text from a reviewer.
 _INVISIBLE = re.compile(
@@ -168,6 +180,8 @@ def ensure_read_only(
     if len(trees) != 1:
         raise _refuse("several statements" if trees else "empty query")
     check_tree(trees[0], allowed)
+    if _UNICODE_ESCAPE.search(sql):  # last: the other looks say more about what they refuse
+        raise _refuse("a Unicode-escaped name or string (U&), which could spell any name")
     return trees[0]
 
 
@@ -308,6 +322,10 @@ def check_tree(tree: exp.Expr, allowed_files: Iterable[str] = ()) -> None:
             _check_row_function(source)
             continue
         name = ".".join(p.name for p in table.parts)
+        if table.db.lower() in CATALOG_SCHEMAS or (
+            not table.db and table.name.lower().startswith("pg_")
+        ):
+            raise _refuse(f"reading the system catalog {name!r}")
         is_file = isinstance(source, exp.Literal) or _looks_like_file(name)
         if is_file and _resolve(name) not in allowed:
             raise _refuse(f"reading the file {name!r}")

@@ -25,6 +25,8 @@ class ColumnInfo:
 
     name: str
     type: str = ""
+    comment: str = ""
+    """The database's comment on the column (PostgreSQL's ``COMMENT ON``); empty if none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class TableInfo:
     columns: tuple[ColumnInfo, ...]
     primary_key: tuple[str, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
+    comment: str = ""
+    """The database's comment on the table or view; empty if none."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ A new engine is its module, one ``register(...)`` line in it, and one entry in `
 >>> profile("sqlite").display_name, profile("duckdb").caseless_names
 ('SQLite', True)
 >>> [p.name for p in profiles()]
-['duckdb-files', 'sqlite', 'duckdb']
->>> dialect_profile("postgres").display_name, dialect_profile("oracle").display_name
-('PostgreSQL', 'oracle')
+['postgres', 'duckdb-files', 'sqlite', 'duckdb']
+>>> dialect_profile("postgres") is profile("postgres"), dialect_profile("oracle").display_name
+(True, 'oracle')
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from xander.engines.base import Engine
 
 #: the modules of the built-in engines; each registers its profiles when imported.
-BUILTIN = ("xander.engines.duckdb", "xander.engines.sqlite")
+BUILTIN = ("xander.engines.duckdb", "xander.engines.sqlite", "xander.engines.postgres")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ def dialect_profile(dialect: str) -> EngineProfile:
     """The facts for SQL text of ``dialect``; never raises.
 
     A registered engine's profile, else one of the dialects xander knows without an engine
-    (``postgres``, ``mysql``), else neutral defaults (named as given, case-sensitive, no extra
+    (``mysql``), else neutral defaults (named as given, case-sensitive, no extra
     read words, no parser) that open nothing.
     """
     _load_builtin()
@@ -127,7 +127,8 @@ def _sql_only(
     dialect: str, display_name: str | None = None, caseless: bool = False
 ) -> EngineProfile:
     def no_engine(target: str) -> Engine:
-        raise EngineError(f"xander has no engine for {dialect}", "give a SQLite or DuckDB database")
+        raise EngineError(f"xander has no engine for {dialect}",
+                          "give a SQLite, DuckDB or PostgreSQL database")
 
     return EngineProfile(
         dialect, dialect, display_name or dialect, _never, no_engine, caseless_names=caseless
@@ -136,6 +137,5 @@ def _sql_only(
 
 #: dialects whose SQL xander may be asked to check or print, without an engine for them.
 _SQL_ONLY = {
-    "postgres": _sql_only("postgres", "PostgreSQL"),
     "mysql": _sql_only("mysql", caseless=True),
 }

@@ -1,0 +1,483 @@
+"""Load Spider's SQLite databases into PostgreSQL, and check that the gold SQL still agrees.
+
+    python benchmarks/pg_load.py --url postgresql://postgres:pw@127.0.0.1:5432/postgres \\
+        --db concert_singer --db pets_1            # or --all-dev (the 20 dev databases)
+    python benchmarks/pg_load.py --url ... --all-dev --check-gold --json pg_gold.json
+
+Choices (docs/postgres.md says why):
+
+- one PostgreSQL database per Spider database, named as its ``db_id`` in lower case, so the gold
+  SQL stays unqualified; ``--url`` names any database of the server (a login that may
+  ``CREATE DATABASE``); an existing database of that name is dropped and made again;
+- names in lower case (what PostgreSQL folds unquoted names to: ``Singer_ID`` in a query finds
+  ``singer_id``), always written quoted when created; two names that differ only in case get a
+  ``_2`` suffix (reported);
+- types: sqlglot reads the declared SQLite type; integer types become ``BIGINT``, real and
+  numeric ones ``DOUBLE PRECISION`` (SQLite keeps them as 64-bit floats), ``BLOB`` ``BYTEA``,
+  everything else ``TEXT`` (dates and booleans too: SQLite stores text such as ``'T'`` and
+  ``'March 2010'``, and the gold results compare those strings).  A column whose values do not
+  all fit its type (SQLite stores text in an integer column without a murmur) falls back to
+  ``DOUBLE PRECISION``, then ``TEXT``; each fallback is reported;
+- rows by ``COPY``; NUL characters, which PostgreSQL text cannot hold, are dropped (reported);
+- primary keys where the rows hold them (unique, not null), foreign keys where PostgreSQL accepts
+  them (the referenced columns get a ``UNIQUE`` constraint first when they are not the key);
+  each one that does not hold is reported with PostgreSQL's reason.
+
+``--check-gold`` runs each dev question's gold SQL on SQLite and, transpiled by sqlglot
+(``sqlite`` -> ``postgres``), on PostgreSQL through xander's engine, and compares the results
+with the official Spider comparison; it reports how many agree and why the others do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sqlite3
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "spider"
+
+
+@dataclass
+class LoadReport:
+    """What one database's load did and what it could not do."""
+
+    db_id: str
+    dbname: str
+    tables: int = 0
+    rows: int = 0
+    renamed: list[str] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)
+    nul_cleaned: int = 0
+    primary_keys: int = 0
+    foreign_keys: int = 0
+    not_loaded: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GoldReport:
+    """The gold SQL of one database on SQLite and on PostgreSQL."""
+
+    db_id: str
+    questions: int = 0
+    agree: int = 0
+    differ: list[str] = field(default_factory=list)
+    pg_errors: list[str] = field(default_factory=list)
+    sqlite_errors: int = 0
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# -- types ---------------------------------------------------------------------------------------
+def column_kind(declared: str) -> str:
+    """``int``, ``float``, ``bytes`` or ``text`` for a declared SQLite type, read by sqlglot.
+
+    >>> [column_kind(t) for t in ("INTEGER", "int(11)", "REAL", "NUMERIC(10,2)", "BLOB",
+    ...                            "VARCHAR(20)", "DATETIME", "bool", "")]
+    ['int', 'int', 'float', 'float', 'bytes', 'text', 'text', 'text', 'text']
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    text = declared.strip()
+    if not text:
+        return "text"
+    try:
+        dt = exp.DataType.build(text, dialect="sqlite")
+    except Exception:  # noqa: BLE001 - an odd declaration: SQLite's affinity rules decide
+        dt = None
+    if dt is not None:
+        t = dt.this
+        if t in exp.DataType.INTEGER_TYPES:
+            return "int"
+        if t in exp.DataType.REAL_TYPES:
+            return "float"
+        if t in (exp.DataType.Type.BLOB, exp.DataType.Type.VARBINARY,
+                 exp.DataType.Type.BINARY):
+            return "bytes"
+        if t not in (exp.DataType.Type.USERDEFINED, exp.DataType.Type.UNKNOWN):
+            return "text"
+    upper = text.upper()  # SQLite's own affinity rules (section 3.1 of its datatype page)
+    if "INT" in upper:
+        return "int"
+    if any(w in upper for w in ("CHAR", "CLOB", "TEXT")):
+        return "text"
+    if "BLOB" in upper:
+        return "bytes"
+    if any(w in upper for w in ("REAL", "FLOA", "DOUB", "NUM", "DEC")):
+        return "float"
+    _ = sqlglot
+    return "text"
+
+
+PG_TYPES = {"int": "BIGINT", "float": "DOUBLE PRECISION", "bytes": "BYTEA", "text": "TEXT"}
+_FALLBACK = {"int": "float", "float": "text", "bytes": "text", "text": "text"}
+_INT = re.compile(r"^\s*[-+]?\d+\s*$")
+
+
+def convert(kind: str, value: Any) -> tuple[bool, Any]:
+    """``(fits, value as loaded)`` for one SQLite value in a column of ``kind``.
+
+    >>> convert("int", 3.0), convert("int", "12"), convert("int", "x")[0], convert("text", 7)
+    ((True, 3), (True, 12), False, (True, '7'))
+    """
+    if value is None:
+        return True, None
+    if kind == "int":
+        if isinstance(value, bool):
+            return True, int(value)
+        if isinstance(value, int):
+            return (-(2**63) <= value < 2**63), value
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            return True, int(value)
+        if isinstance(value, str) and _INT.match(value) and abs(int(value)) < 2**63:
+            return True, int(value)
+        return False, None
+    if kind == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, float(value)
+        if isinstance(value, str):
+            try:
+                f = float(value)
+            except ValueError:
+                return False, None
+            return value.strip().lower() not in ("nan", "inf", "-inf", "infinity"), f
+        return False, None
+    if kind == "bytes":
+        return isinstance(value, bytes), value
+    if isinstance(value, bytes):
+        return True, value.decode("utf-8", errors="replace")
+    return True, str(value)
+
+
+# -- loading -------------------------------------------------------------------------------------
+def _sqlite_tables(con: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY rowid")]
+
+
+def _lower_names(names: Iterable[str], what: str, report: LoadReport) -> dict[str, str]:
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for n in names:
+        low = n.lower()
+        while low in used:
+            low += "_2"
+        if low != n.lower():
+            report.renamed.append(f"{what} {n} -> {low}")
+        used.add(low)
+        out[n] = low
+    return out
+
+
+def load_sqlite(sqlite_path: Path, admin_url: str, dbname: str | None = None) -> LoadReport:
+    """Load one SQLite database into a new PostgreSQL database (dropped first if it exists)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    db_id = sqlite_path.stem
+    dbname = (dbname or db_id).lower()
+    report = LoadReport(db_id, dbname)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {_q(dbname)} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {_q(dbname)} TEMPLATE template0 ENCODING 'UTF8'")
+    src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+    src.text_factory = lambda b: b.decode("utf-8", errors="replace")
+    try:
+        with psycopg.connect(make_conninfo(admin_url, dbname=dbname)) as pg:
+            _load(src, pg, report)
+            pg.commit()
+    finally:
+        src.close()
+    return report
+
+
+def _fits(kind: str, values: Iterable[Any]) -> bool:
+    return all(convert(kind, v)[0] for v in values)
+
+
+def _kinds(info: list[Any], rows: list[Any]) -> list[str]:
+    """Each column's kind: its declared type's, or the first fallback its values all fit."""
+    kinds = []
+    for i, c in enumerate(info):
+        kind = column_kind(c[2] or "")
+        while not _fits(kind, (r[i] for r in rows)):
+            kind = _FALLBACK[kind]
+        kinds.append(kind)
+    return kinds
+
+
+def _foreign_keys(src: sqlite3.Connection, t: str) -> list[list[Any]]:
+    fks: dict[int, list[Any]] = {}
+    for row in src.execute(f"PRAGMA foreign_key_list({_q(t)})"):
+        fks.setdefault(row[0], []).append(row)
+    return list(fks.values())
+
+
+def _unify_keys(src: sqlite3.Connection, tables: list[str], infos: dict[str, list[Any]],
+                data: dict[str, list[Any]], kinds: dict[str, list[str]]) -> list[str]:
+    """Give both ends of each foreign key one type (SQLite joins TEXT '3' to INTEGER 3; a
+    PostgreSQL join of text and bigint is an error): the narrowest both ends' values fit."""
+    lower = {t.lower(): t for t in tables}
+    changed = []
+    for t in tables:
+        for rows in _foreign_keys(src, t):
+            ref = lower.get(str(rows[0][2]).lower())
+            if ref is None:
+                continue
+            for r in rows:
+                a = _index(infos[t], r[3])
+                b = (_index(infos[ref], r[4]) if r[4] is not None else
+                     next((i for i, c in enumerate(infos[ref]) if c[5]), None))
+                if a is None or b is None or kinds[t][a] == kinds[ref][b]:
+                    continue
+                values = [row[a] for row in data[t]] + [row[b] for row in data[ref]]
+                kind = next(k for k in ("int", "float", "text") if _fits(k, values))
+                for table, i in ((t, a), (ref, b)):
+                    if kinds[table][i] != kind:
+                        changed.append(f"{table.lower()}.{infos[table][i][1].lower()}: "
+                                       f"{PG_TYPES[kinds[table][i]]} -> {PG_TYPES[kind]} "
+                                       "(one type on both ends of a foreign key)")
+                        kinds[table][i] = kind
+    return changed
+
+
+def _index(info: list[Any], name: Any) -> int | None:
+    low = str(name).lower()
+    return next((i for i, c in enumerate(info) if str(c[1]).lower() == low), None)
+
+
+def _load(src: sqlite3.Connection, pg: Any, report: LoadReport) -> None:
+    import psycopg
+
+    tables = _sqlite_tables(src)
+    tnames = _lower_names(tables, "table", report)
+    columns: dict[str, dict[str, str]] = {}
+    pks: dict[str, list[str]] = {}
+    infos = {t: src.execute(f"PRAGMA table_info({_q(t)})").fetchall() for t in tables}
+    data = {t: src.execute(f"SELECT * FROM {_q(t)}").fetchall() for t in tables}
+    kinds = {t: _kinds(infos[t], data[t]) for t in tables}
+    for t in tables:
+        for c, k in zip(infos[t], kinds[t]):
+            if k != column_kind(c[2] or ""):
+                report.fallbacks.append(f"{t.lower()}.{str(c[1]).lower()}: declared "
+                                        f"{c[2] or '(none)'}, values need {PG_TYPES[k]}")
+    report.fallbacks += _unify_keys(src, tables, infos, data, kinds)
+    for t in tables:
+        info, rows = infos[t], data[t]
+        cnames = _lower_names([c[1] for c in info], f"column of {t}:", report)
+        columns[t] = cnames
+        cols_sql = ", ".join(f"{_q(cnames[c[1]])} {PG_TYPES[k]}" for c, k in zip(info, kinds[t]))
+        pg.execute(f"CREATE TABLE {_q(tnames[t])} ({cols_sql})")
+        names = ", ".join(_q(cnames[c[1]]) for c in info)
+        with pg.cursor() as cur, cur.copy(f"COPY {_q(tnames[t])} ({names}) FROM STDIN") as cp:
+            for r in rows:
+                out = []
+                for k, v in zip(kinds[t], r):
+                    value = convert(k, v)[1]
+                    if isinstance(value, str) and "\x00" in value:
+                        value = value.replace("\x00", "")
+                        report.nul_cleaned += 1
+                    out.append(value)
+                cp.write_row(out)
+        report.tables += 1
+        report.rows += len(rows)
+        pk = [c for c in sorted(info, key=lambda c: c[5]) if c[5]]
+        pks[t] = [cnames[c[1]] for c in pk]
+        if pk:
+            try:
+                with pg.transaction():
+                    pg.execute(f"ALTER TABLE {_q(tnames[t])} ADD PRIMARY KEY "
+                               f"({', '.join(_q(cnames[c[1]]) for c in pk)})")
+                report.primary_keys += 1
+            except psycopg.Error as exc:
+                report.not_loaded.append(
+                    f"primary key of {tnames[t]}: {str(exc).splitlines()[0]}")
+    lower = {t.lower(): t for t in tables}
+    unique: set[tuple[str, tuple[str, ...]]] = set()
+    for t in tables:
+        for rows in _foreign_keys(src, t):
+            ref = lower.get(str(rows[0][2]).lower())
+            what = f"foreign key {tnames[t]}({', '.join(str(r[3]) for r in rows)}) -> {rows[0][2]}"
+            if ref is None:
+                report.not_loaded.append(f"{what}: no such table")
+                continue
+            try:
+                cols = [columns[t][_match(columns[t], r[3])] for r in rows]
+                if any(r[4] is None for r in rows):
+                    ref_cols = pks[ref]
+                else:
+                    ref_cols = [columns[ref][_match(columns[ref], r[4])] for r in rows]
+            except KeyError as exc:
+                report.not_loaded.append(f"{what}: no column {exc.args[0]}")
+                continue
+            if len(ref_cols) != len(cols):
+                report.not_loaded.append(f"{what}: the referenced key has other columns")
+                continue
+            try:
+                with pg.transaction():
+                    if ref_cols != pks[ref] and (ref, tuple(ref_cols)) not in unique:
+                        unique.add((ref, tuple(ref_cols)))
+                        with pg.transaction():
+                            pg.execute(f"ALTER TABLE {_q(tnames[ref])} ADD UNIQUE "
+                                       f"({', '.join(_q(c) for c in ref_cols)})")
+                    pg.execute(
+                        f"ALTER TABLE {_q(tnames[t])} ADD FOREIGN KEY "
+                        f"({', '.join(_q(c) for c in cols)}) REFERENCES {_q(tnames[ref])} "
+                        f"({', '.join(_q(c) for c in ref_cols)})")
+                report.foreign_keys += 1
+            except psycopg.Error as exc:
+                report.not_loaded.append(f"{what}: {str(exc).splitlines()[0]}")
+
+
+def _match(cnames: dict[str, str], name: Any) -> str:
+    """The SQLite column of ``cnames`` that a foreign key's ``name`` means (case-insensitive)."""
+    low = str(name).lower()
+    for original in cnames:
+        if original.lower() == low:
+            return original
+    raise KeyError(str(name))
+
+
+# -- gold SQL ------------------------------------------------------------------------------------
+def transpile(sql: str, columns: Iterable[str] | None = None) -> str:
+    """Spider's SQLite gold SQL in PostgreSQL's dialect (sqlglot).  Given the database's
+    ``columns``, a double-quoted name that is none of them becomes the string SQLite reads it as.
+
+    >>> transpile('SELECT count(*) FROM singer WHERE Country = "France"', ["country"])
+    "SELECT COUNT(*) FROM singer WHERE Country = 'France'"
+    >>> transpile('SELECT count(*) FROM singer WHERE Country = "France"')
+    'SELECT COUNT(*) FROM singer WHERE Country = "France"'
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="sqlite")
+    if columns is not None:
+        known = {c.lower() for c in columns}
+        for col in list(tree.find_all(exp.Column)):
+            ident = col.this
+            if (isinstance(ident, exp.Identifier) and ident.quoted and not col.table
+                    and ident.name.lower() not in known):
+                col.replace(exp.Literal.string(ident.name))
+    return tree.sql(dialect="postgres")
+
+
+def check_gold(db_id: str, sqlite_path: Path, pg_url: str,
+               questions: Sequence[dict[str, Any]]) -> GoldReport:
+    """Run each question's gold SQL on SQLite and, transpiled, on PostgreSQL; compare."""
+    from xander.bench.metrics import gold_has_order_by, spider_exec_match
+    from xander.engines.postgres import PostgresEngine
+    from xander.errors import XanderError
+
+    report = GoldReport(db_id)
+    src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+    src.text_factory = lambda b: b.decode("utf-8", errors="replace")
+    engine = PostgresEngine(pg_url)
+    columns = [c.name for t in engine.tables() for c in t.columns]
+    try:
+        for q in questions:
+            gold = q["query"]
+            report.questions += 1
+            try:
+                want = src.execute(gold).fetchall()
+            except sqlite3.Error:
+                report.sqlite_errors += 1
+                continue
+            try:
+                got = engine.execute(transpile(gold, columns), timeout=30.0, max_rows=100_000).rows
+            except (XanderError, Exception) as exc:  # noqa: BLE001 - counted, with its reason
+                report.pg_errors.append(f"{gold}\n  -> {str(exc).splitlines()[0]}")
+                continue
+            if spider_exec_match(want, got, order_matters=gold_has_order_by(gold)):
+                report.agree += 1
+            else:
+                report.differ.append(gold)
+    finally:
+        engine.close()
+        src.close()
+    return report
+
+
+def dev_questions(db_ids: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Spider dev questions by database."""
+    wanted = set(db_ids) if db_ids is not None else None
+    out: dict[str, list[dict[str, Any]]] = {}
+    for q in json.loads((DATA / "dev.json").read_text()):
+        if wanted is None or q["db_id"] in wanted:
+            out.setdefault(q["db_id"], []).append(q)
+    return out
+
+
+def error_kind(message: str) -> str:
+    """A PostgreSQL error message with its names and values blanked, to count them by kind.
+
+    >>> error_kind('column "singer.name" must appear in the GROUP BY clause or be used in an '
+    ...            'aggregate function')
+    'column "_" must appear in the GROUP BY clause or be used in an aggregate function'
+    """
+    text = message.split("-> ", 1)[-1]
+    text = re.sub(r'"[^"]*"', '"_"', text)
+    return re.sub(r"'[^']*'", "'_'", text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--url", required=True, help="a login on the server that may CREATE DATABASE")
+    ap.add_argument("--db", action="append", default=[], help="a Spider db_id (repeatable)")
+    ap.add_argument("--all-dev", action="store_true", help="every database of Spider dev")
+    ap.add_argument("--spider", type=Path, default=DATA, help="the Spider folder")
+    ap.add_argument("--check-gold", action="store_true", help="compare gold SQL results")
+    ap.add_argument("--json", type=Path, help="write the reports here")
+    args = ap.parse_args(argv)
+    from psycopg.conninfo import make_conninfo
+
+    by_db = dev_questions() if args.all_dev or args.check_gold else {}
+    db_ids = sorted(by_db) if args.all_dev else args.db
+    loads, golds = [], []
+    for db_id in db_ids:
+        path = args.spider / "database" / db_id / f"{db_id}.sqlite"
+        if not path.is_file():
+            print(f"{db_id}: no {path}, skipped", flush=True)
+            continue
+        rep = load_sqlite(path, args.url)
+        loads.append(rep)
+        print(f"{db_id}: {rep.tables} tables, {rep.rows} rows, {rep.primary_keys} primary and "
+              f"{rep.foreign_keys} foreign keys; {len(rep.fallbacks)} type fallbacks, "
+              f"{len(rep.not_loaded)} not loaded", flush=True)
+        for line in rep.fallbacks + rep.not_loaded:
+            print("   ", line)
+        if args.check_gold:
+            url = make_conninfo(args.url, dbname=rep.dbname)
+            g = check_gold(db_id, path, url, by_db.get(db_id, []))
+            golds.append(g)
+            print(f"    gold: {g.agree}/{g.questions} agree, {len(g.differ)} differ, "
+                  f"{len(g.pg_errors)} fail on PostgreSQL", flush=True)
+    if golds:
+        total = sum(g.questions for g in golds)
+        agree = sum(g.agree for g in golds)
+        print(f"all: {agree}/{total} gold queries agree ({agree / max(total, 1):.1%}); "
+              f"{sum(len(g.differ) for g in golds)} differ, "
+              f"{sum(len(g.pg_errors) for g in golds)} fail on PostgreSQL")
+        kinds = Counter(error_kind(e) for g in golds for e in g.pg_errors)
+        for kind, n in kinds.most_common(12):
+            print(f"  {n:4d}  {kind}")
+    if args.json:
+        args.json.write_text(json.dumps({"loads": [asdict(r) for r in loads],
+                                         "gold": [asdict(g) for g in golds]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
