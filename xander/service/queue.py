@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from typing import Any
 
 
-class QueueFull(Exception):  # noqa: N818 - the service's 503, not a bug
+class QueueFull(Exception):
     """Every worker is busy and ``capacity`` jobs already wait."""
 
     def __init__(self, retry_after: float) -> None:
@@ -28,7 +28,7 @@ class QueueFull(Exception):  # noqa: N818 - the service's 503, not a bug
         self.retry_after = retry_after
 
 
-class Cancelled(BaseException):  # noqa: N818 - like asyncio.CancelledError
+class Cancelled(BaseException):
     """Raised inside a running job that was cancelled.  A ``BaseException``, so that no
     ``except Exception`` on the way (a checker's guard) swallows it."""
 
@@ -49,8 +49,10 @@ class Job:
         return self._cancelled.is_set()
 
     def cancel(self) -> None:
-        """Stop the job: a waiting job never starts, a running one stops at its next check."""
+        """Stop the job: a waiting job never starts (its future is cancelled now), a running one
+        stops at its next check."""
         self._cancelled.set()
+        self.future.cancel()  # False (and nothing happens) once it runs or is done
 
     def check(self) -> None:
         """Raise ``Cancelled`` if the job was cancelled (called from inside ``fn``)."""

@@ -7,8 +7,8 @@ token) is plain Python the tests call without a server.
 from __future__ import annotations
 
 import ipaddress
-import sys
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
