@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("tests.pg_server",)  # the throwaway PostgreSQL server (pg_server fixture)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("XANDER_DATA", ROOT.parent / "shared" / "data"))
 SPIDER = DATA / "spider"

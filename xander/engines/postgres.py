@@ -34,6 +34,7 @@ tables have bare names; with several, ``schema.table``.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import threading
 import time
@@ -68,6 +69,8 @@ CONNECT_TIMEOUT_S = 5
 POOL_MAX = 4
 #: seconds a query may wait for a free (or re-made) pooled connection
 POOL_WAIT_S = 15.0
+#: seconds to wait for a pooled session before asking the server whether it is there at all
+_QUICK_WAIT_S = 2.0
 #: seconds the client waits past ``statement_timeout`` before it cancels the query itself
 _CANCEL_GRACE_S = 2.0
 #: SQLSTATEs of a session the server ended (admin shutdown, crash, idle timeout) or lost
@@ -77,13 +80,25 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
 
 def recognizes(target: str) -> bool:
     """A ``postgresql://`` / ``postgres://`` URL, or the bare ``postgresql:``."""
-    t = target.strip().lower()
+    t = _unflatten(target).lower()
     return t.startswith(_SCHEMES) or t == ENV_TARGET
+
+
+def _unflatten(target: str) -> str:
+    """A URL that went through ``pathlib.Path`` (which writes ``postgresql://h/db`` as
+    ``postgresql:/h/db``) with its ``//`` back; a host-less URL cannot be told apart there.
+
+    >>> _unflatten("postgresql:/ada@db.example/shop"), _unflatten("postgres://h/d")
+    ('postgresql://ada@db.example/shop', 'postgres://h/d')
+    """
+    t = target.strip()
+    m = re.match(r"^(postgresql|postgres):/(?!/)", t, re.IGNORECASE)
+    return f"{m.group(1)}://{t[m.end():]}" if m else t
 
 
 def redact(target: str) -> str:
     """``target`` without a password (URL user info or a ``password=`` parameter)."""
-    t = target.strip()
+    t = _unflatten(target)
     if not t.lower().startswith(_SCHEMES):
         return t
     parts = urlsplit(t)
@@ -96,7 +111,7 @@ def redact(target: str) -> str:
 
 
 def _conninfo(target: str) -> str:
-    t = target.strip()
+    t = _unflatten(target)
     return "" if t.lower() == ENV_TARGET else t
 
 
@@ -216,13 +231,16 @@ class PostgresEngine:
                  pool_size: int = POOL_MAX) -> None:
         try:
             import psycopg
-            from psycopg_pool import ConnectionPool
+            from psycopg_pool import ConnectionPool, PoolTimeout
         except ImportError as exc:  # a core dependency; only a broken install lacks it
             raise EngineError("psycopg is not installed",
                               "pip install 'psycopg[binary]' psycopg-pool") from exc
         self._psycopg = psycopg
+        # the pool logs its reconnection attempts; the errors users see say it once, plainly
+        logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+        self._pool_timeout = PoolTimeout
         self._conninfo = _conninfo(target)
-        where = redact(target) if self._conninfo else "the PG* environment's server"
+        where = redact(self._conninfo) if self._conninfo else "the PG* environment's server"
         params = psycopg.conninfo.conninfo_to_dict(self._conninfo)
         self._kwargs: dict[str, Any] = {"autocommit": True}
         if "connect_timeout" not in params:
@@ -389,20 +407,25 @@ class PostgresEngine:
         start = time.perf_counter()
         for attempt in (1, 2):
             try:
-                with self._pool.connection() as conn:
-                    try:
-                        columns, rows = self._transaction(conn, sql, params, timeout, max_rows,
-                                                          cursor)
-                    except psycopg.Error as exc:
-                        if conn.broken or (exc.sqlstate and _LOST.match(exc.sqlstate)):
-                            raise _Lost(exc) from exc
-                        raise
+                conn = self._getconn()
+                try:
+                    columns, rows = self._transaction(conn, sql, params, timeout, max_rows,
+                                                      cursor)
+                except psycopg.Error as exc:
+                    if conn.broken or (exc.sqlstate and _LOST.match(exc.sqlstate)):
+                        raise _Lost(exc) from exc
+                    raise
+                finally:
+                    self._pool.putconn(conn)  # a broken one is dropped and replaced
             except _Lost as lost:
                 if attempt == 1:
                     continue
                 raise EngineError(f"lost the connection to {self.path}: "
                                   f"{_first_line(lost.cause)}",
                                   "is the server running? ask again when it is back") from lost
+            except self._pool_timeout as exc:
+                raise EngineError(f"no connection to {self.path} within {POOL_WAIT_S:g} s",
+                                  "is the server running? is it out of connections?") from exc
             except psycopg.errors.QueryCanceled as exc:
                 raise QueryTimeoutError(f"query ran past its {timeout:g} s limit "
                                         f"({_first_line(exc)})") from exc
@@ -413,18 +436,23 @@ class PostgresEngine:
                 raise QueryError(_first_line(exc)) from exc
             except (OverflowError, ValueError, UnicodeError) as exc:  # a value Python can't hold
                 raise QueryError(f"a value could not be read: {exc}") from exc
-            except Exception as exc:  # the login just worked: say plainly what the pool could not
-                from psycopg_pool import PoolTimeout
-
-                if isinstance(exc, PoolTimeout):
-                    raise EngineError(f"no connection to {self.path} within {POOL_WAIT_S:g} s",
-                                      "is the server running? is it out of connections?"
-                                      ) from exc
-                raise
             truncated = len(rows) > max_rows
             return QueryResult(columns, tuple(rows[:max_rows]), time.perf_counter() - start,
                                truncated)
         raise AssertionError("unreachable")
+
+    def _getconn(self) -> Any:
+        """A pooled session; when none comes soon, ask the server directly why (it is down:
+        say so now), else wait for the pool."""
+        try:
+            return self._pool.getconn(timeout=_QUICK_WAIT_S)
+        except self._pool_timeout:
+            pass
+        try:
+            self._psycopg.connect(self._conninfo, **self._kwargs).close()
+        except self._psycopg.Error as exc:
+            raise _connect_error(exc, self.path) from exc
+        return self._pool.getconn(timeout=POOL_WAIT_S)
 
     def _transaction(self, conn: Any, sql: str, params: Sequence[Any] | None, timeout: float,
                      max_rows: int, cursor: bool
