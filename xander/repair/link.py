@@ -12,7 +12,8 @@ answers its kind and can fix it:
 - ``ClosestColumn`` / ``ClosestTable``: an unknown column or table becomes the closest
   existing name (difflib).  With several schemas, a table name is compared with the tables'
   names without their schemas too, and becomes the qualified name: ``FROM orders`` that
-  several schemas have becomes the one whose table has the columns the query uses, and
+  several schemas have becomes the one whose table has the most of the columns the query uses
+  (none when that is a tie), and
   ``FROM hr.customers`` (a schema without that table) the schema that has it.
 
 Tables are told apart by their full names (``Schema.table_of``: ``sales.orders``), so two
@@ -232,8 +233,10 @@ class ClosestTable:
             if table.db:  # a schema the user named: its table first, when it has one
                 options = [t for t in options if t.db.lower() == table.db.lower()] or options
         used = {c.name.lower() for c in tree.find_all(exp.Column)}
-        real = max(options, key=lambda t: (len(used & {c.name.lower() for c in t.columns}),
-                                           -options.index(t)))
+        fit = [len(used & {c.name.lower() for c in t.columns}) for t in options]
+        if fit.count(max(fit)) > 1:  # nothing in the query tells them apart: no guess
+            return None
+        real = options[fit.index(max(fit))]
         node = schema.table_node(real)
         table.set("this", node.this)
         table.set("db", node.args.get("db"))
