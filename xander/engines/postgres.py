@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 import threading
 import time
@@ -243,10 +244,8 @@ class PostgresEngine:
         where = redact(self._conninfo) if self._conninfo else "the PG* environment's server"
         params = psycopg.conninfo.conninfo_to_dict(self._conninfo)
         self._kwargs: dict[str, Any] = {"autocommit": True}
-        if "connect_timeout" not in params:
-            import os
-            if not os.environ.get("PGCONNECT_TIMEOUT"):
-                self._kwargs["connect_timeout"] = CONNECT_TIMEOUT_S
+        if "connect_timeout" not in params and not os.environ.get("PGCONNECT_TIMEOUT"):
+            self._kwargs["connect_timeout"] = CONNECT_TIMEOUT_S
         if "application_name" not in params:
             self._kwargs["application_name"] = "xander"
         try:
@@ -273,7 +272,7 @@ class PostgresEngine:
         )
         try:
             self._pool.open(wait=True, timeout=POOL_WAIT_S)
-        except Exception as exc:  # the login just worked: say plainly what the pool could not
+        except (PoolTimeout, psycopg.Error) as exc:  # the login just worked: what went wrong?
             self._pool.close()
             raise EngineError(f"cannot open a connection pool to {self.path}: {exc}",
                               "is the server accepting more connections?") from exc
