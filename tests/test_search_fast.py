@@ -361,3 +361,31 @@ def test_respellings_are_not_branches_and_equal_queries_merge(music):
     (same,) = [d for _, d in both.trace.graph.nodes(data=True)
                if d.get("reason", "").startswith("same query as")]
     assert same["sql"] == "SELECT count(*) FROM singer"
+
+
+def test_listener_is_told_every_change_and_its_events_rebuild_the_tree(music):
+    events: list[dict] = []
+    lm = ScriptedLM(BUSY)
+    engine = open_engine(music)
+    schema = Schema.from_engine(engine)
+    task = Task("Which singers ...?")
+    out = search(lm, build_prompt(lm, schema, task), CheckContext(schema, engine, task),
+                 SearchConfig(), partial_checkers(), complete_checkers(), max_tokens=32,
+                 on_event=events.append)
+    quiet = run(music, ScriptedLM(BUSY))
+    assert nx.utils.graphs_equal(out.trace.graph, quiet.trace.graph)  # listening changes nothing
+    rebuilt = nx.DiGraph()
+    for e in events:
+        data = {k: v for k, v in e.items() if k not in ("event", "id", "parent")}
+        if e["event"] == "node":
+            assert e["id"] not in rebuilt  # each node is announced once, before any mark
+            rebuilt.add_node(e["id"], **data)
+            if e["parent"] >= 0:
+                assert e["parent"] in rebuilt  # parents come first
+                rebuilt.add_edge(e["parent"], e["id"])
+        else:
+            assert e["event"] == "mark"
+            rebuilt.nodes[e["id"]].update(data)
+    assert nx.utils.graphs_equal(rebuilt, out.trace.graph)
+    kinds = {(e["event"], e["status"]) for e in events}
+    assert {("node", "pruned"), ("mark", "expanded"), ("mark", "complete")} <= kinds

@@ -31,6 +31,7 @@ from xander.schema import Schema
 from xander.scoring import Candidate
 from xander.select import Selection, choose
 from xander.task import Task
+from xander.trace import Listener
 from xander.values import index_for, value_hints
 
 MODES = ("search", "greedy")
@@ -223,11 +224,14 @@ class Xander:
         examples: Iterable[Sequence[str]] = (),
         mode: str | None = None,
         min_confidence: float | None = None,
+        on_event: Listener | None = None,
     ) -> Result:
         """Translate ``question`` to SQL, run it read-only, and return the rows.
 
         With ``min_confidence`` (default ``[search] min_confidence``, 0), an answer less sure
         than that is not given: the result says ``not_sure`` and lists the likeliest queries.
+        ``on_event`` is called, in this thread, for every change to the search tree as it
+        happens (``xander.trace.Listener``; greedy mode has no tree).
         """
         mode = mode or self.config.search.mode
         floor = self.config.search.min_confidence if min_confidence is None else min_confidence
@@ -244,11 +248,10 @@ class Xander:
         held = (cast(PromptStateLM, lm).hold() if lm.saves_prompts
                 else contextlib.nullcontext())
         with held:  # a one-context backend answers one question at a time, whole
-            return self._ask(task, mode, floor, start, schema, lm)
+            return self._ask(task, mode, floor, start, schema, lm, on_event)
 
     def _ask(self, task: Task, mode: str, floor: float, start: float, schema: Schema,
-             lm: LM) -> Result:
-        question = task.question
+             lm: LM, on_event: Listener | None) -> Result:
         before = lm.stats()
         t0 = time.perf_counter()
         hints = (value_hints(index_for(self.engine, schema), task.question,
@@ -271,7 +274,8 @@ class Xander:
             from xander.search import search
 
             outcome = search(lm, prompt, ctx, self.config.search, partial_checkers(disabled),
-                             complete_checkers(disabled), self.config.lm.max_tokens)
+                             complete_checkers(disabled), self.config.lm.max_tokens,
+                             on_event=on_event)
             cand, candidates = outcome.best, outcome.candidates
             expansions, pruned, stop, trace = (outcome.expansions, outcome.pruned,
                                                outcome.stop_reason, outcome.trace)

@@ -56,7 +56,7 @@ from xander.repair import repairs_for
 from xander.scoring import Candidate, Weights, best, score
 from xander.select import Selection, SelectWeights, choose
 from xander.sqlparse import extract_sql
-from xander.trace import Node, Trace
+from xander.trace import Listener, Node, Trace
 
 # a piece that continues the current word, its qualifier (".") or makes it a function ("(")
 _IDENT_START = re.compile(r"^[A-Za-z0-9_.(]")
@@ -109,6 +109,7 @@ class _Search:
         complete: Sequence[Checker],
         max_tokens: int,
         weights: Weights,
+        on_event: Listener | None = None,
     ) -> None:
         if lm.supports_paths and lm.path_tokens > 0:
             lm = Lookahead(cast(PathLM, lm), prompt.tokens, max_tokens=max_tokens,
@@ -117,7 +118,7 @@ class _Search:
         self.partial, self.complete = list(partial), list(complete)
         self.max_tokens = max_tokens
         self.weights = weights
-        self.trace = Trace()
+        self.trace = Trace(on_event)
         self.heap: list[tuple[float, int, Node]] = []
         self.next_id = 0
         self.expansions = 0
@@ -352,6 +353,9 @@ def search(
     complete: Sequence[Checker],
     max_tokens: int = 256,
     weights: Weights = Weights(),
+    on_event: Listener | None = None,
 ) -> SearchOutcome:
-    """Best-first search for the query that answers ``ctx.task``; see the module docstring."""
-    return _Search(lm, prompt, ctx, cfg, partial, complete, max_tokens, weights).run()
+    """Best-first search for the query that answers ``ctx.task``; see the module docstring.
+    ``on_event`` is told of every change to the search tree as it happens."""
+    return _Search(lm, prompt, ctx, cfg, partial, complete, max_tokens, weights,
+                   on_event).run()

