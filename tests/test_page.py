@@ -108,3 +108,15 @@ def test_an_unknown_question_shows_the_error(page, server):
     page.click("#ask")
     page.wait_for_selector("#error:not([hidden])")
     assert "blank" in page.inner_text("#error")
+
+
+def test_the_api_docs_render_offline(page, server):
+    from xander.service.app import swagger_assets
+
+    if swagger_assets() is None:
+        pytest.skip("Swagger UI's files are not installed (pip install fastapi-offline); "
+                    "/docs then links to /openapi.json")
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock", timeout=15_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/v1/ask", "/v1/ask/stream", "/v1/schema", "/v1/health"} <= set(paths)

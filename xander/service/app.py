@@ -29,10 +29,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -226,7 +227,11 @@ def create_app(service: Service) -> FastAPI:
         err = error_of(exc)
         return _json(err.body(), err.status)
 
-    def authorized(request: Request) -> None:
+    # declared for /docs' "Authorize" button; the header is read (and compared) below
+    bearer = HTTPBearer(auto_error=False, description="The token the server was started "
+                        "with (--token or XANDER_TOKEN); without one, no token is needed.")
+
+    def authorized(request: Request, _: Any = Security(bearer)) -> None:
         if service.token is None:
             return
         given = request.headers.get("authorization", "")

@@ -288,11 +288,14 @@ function drawRows(columns, rows) {
   if (!columns.length) { $("rows-wrap").hidden = true; return; }
   $("rows-wrap").hidden = false;
   const head = table.createTHead().insertRow();
-  for (const c of columns) {
+  columns.forEach((c, i) => {
     const th = document.createElement("th");
     th.textContent = c;
+    if (rows.length && rows.every((r) => r[i] === null || typeof r[i] === "number")) {
+      th.className = "num";
+    }
     head.appendChild(th);
-  }
+  });
   const body = table.createTBody();
   for (const row of rows.slice(0, 500)) {
     const tr = body.insertRow();
