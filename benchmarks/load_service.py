@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -175,7 +175,7 @@ def run(queue: int, args: argparse.Namespace) -> dict:
 
 
 def _s(v: float, digits: int = 2) -> str:
-    return "-" if v != v else f"{v:.{digits}f}"  # NaN: no such request
+    return "-" if math.isnan(v) else f"{v:.{digits}f}"  # NaN: no such request
 
 
 def report(results: list[dict], args: argparse.Namespace) -> str:
@@ -185,19 +185,19 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         "# `xander serve` under load",
         "",
         f"Command: `python benchmarks/load_service.py {' '.join(sys.argv[1:])}`  ",
-        f"Commit {code_commit(ROOT)}; {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; server and clients on one machine, over loopback.",
+        (f"Commit {code_commit(ROOT)}; {platform.machine()}, {os.cpu_count()} cores, Python "
+         f"{platform.python_version()}; server and clients on one machine, over loopback."),
         "",
-        f"Each round, {args.requests} clients send one question at the same moment (half to "
+        (f"Each round, {args.requests} clients send one question at the same moment (half to "
         "`/v1/ask`, half to `/v1/ask/stream`) to one server process: the real app under "
         "uvicorn, the real search on Spider's concert_singer, and the tests' scripted model, "
         f"which takes {args.delay:g} s a question (so the figures are the service's: its queue, "
         "its threads, its memory). One question is answered at a time, as with the embedded "
         "model; `--queue` may wait; the rest are refused with 503 and Retry-After. A reply "
-        "other than 200 with the right rows or 503 with Retry-After, or none, is lost.",
+        "other than 200 with the right rows or 503 with Retry-After, or none, is lost."),
         "",
-        "| queue | rounds | requests | answered | refused | lost | p50 / p95 answered s | "
-        "p50 / p95 refused s | RSS before MiB | RSS after each round MiB | peak MiB |",
+        ("| queue | rounds | requests | answered | refused | lost | p50 / p95 answered s | "
+         "p50 / p95 refused s | RSS before MiB | RSS after each round MiB | peak MiB |"),
         "|---:|---:|---:|---:|---:|---:|---|---|---:|---|---:|",
     ]
     for r in results:

@@ -156,6 +156,7 @@ def test_page_docs_and_openapi_need_nothing_from_the_internet(server):
         assert body.status_code == 200 and "https://" not in body.text, asset
     spec = httpx.get(f"{server}/openapi.json").json()
     assert {"/v1/ask", "/v1/ask/stream", "/v1/schema", "/v1/health"} <= set(spec["paths"])
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     docs = httpx.get(f"{server}/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
     assert "cdn." not in docs.text and "https://" not in docs.text
@@ -172,6 +173,13 @@ def test_unknown_database_is_404_with_the_names(server):
         assert r.json()["error"] == f"no database named {name!r} on this server"
         assert "concert_singer, shop" in r.json()["fix"]
     assert httpx.get(f"{server}/v1/schema", params={"db": "nope"}).status_code == 404
+
+
+def test_unknown_routes_and_methods_are_json(server):
+    r = httpx.get(f"{server}/v1/nope")
+    assert r.status_code == 404 and r.json()["error"] == "Not Found: GET /v1/nope"
+    r = httpx.get(f"{server}/v1/ask")
+    assert r.status_code == 405 and "/docs" in r.json()["fix"]
 
 
 def test_two_databases_need_a_name(server):

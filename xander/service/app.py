@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +36,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingRes
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException
 
 from xander.api import Xander
 from xander.errors import (
@@ -51,6 +52,10 @@ from xander.service.queue import AskQueue, Job, QueueFull
 log = logging.getLogger("xander.service")
 
 STATIC = Path(__file__).with_name("static")
+#: The bearer scheme, declared for /docs' "Authorize" button (``authorized`` reads and compares
+#: the header itself, to say what is wrong with it).
+BEARER = HTTPBearer(auto_error=False, description="The token the server was started with "
+                    "(--token or XANDER_TOKEN); without one, no token is needed.")
 #: Seconds between SSE comments while a question waits (keeps proxies from closing the stream).
 HEARTBEAT_S = 10.0
 
@@ -212,6 +217,14 @@ def create_app(service: Service) -> FastAPI:
         err = error_of(exc)
         return _json(err.body(), err.status)
 
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        fix = ("the routes are in /openapi.json and at /docs" if exc.status_code in (404, 405)
+               else None)
+        return _json({"error": f"{exc.detail}: {request.method} {request.url.path}",
+                      "fix": fix, "status": exc.status_code}, exc.status_code,
+                     exc.headers)
+
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, exc: RequestValidationError) -> Response:
         parts = []
@@ -227,11 +240,7 @@ def create_app(service: Service) -> FastAPI:
         err = error_of(exc)
         return _json(err.body(), err.status)
 
-    # declared for /docs' "Authorize" button; the header is read (and compared) below
-    bearer = HTTPBearer(auto_error=False, description="The token the server was started "
-                        "with (--token or XANDER_TOKEN); without one, no token is needed.")
-
-    def authorized(request: Request, _: Any = Security(bearer)) -> None:
+    def authorized(request: Request, _: Annotated[Any, Security(BEARER)] = None) -> None:
         if service.token is None:
             return
         given = request.headers.get("authorization", "")
