@@ -105,16 +105,16 @@ def free_port() -> int:
 
 
 def make_service(dbs: Mapping[str, Path], lm, *, token: str | None = None, capacity: int = 8,
-                 timeout_s: float = 30.0, config: Config | None = None):
-    """A ``Service`` over ``dbs`` (name -> path) with one worker and the model ``lm``."""
+                 timeout_s: float = 30.0, workers: int = 1, config: Config | None = None):
+    """A ``Service`` over ``dbs`` (name -> path) with ``workers`` workers and the model ``lm``."""
     from xander.service.app import Service
     from xander.service.queue import AskQueue
     from xander.service.serve import open_databases
 
     cfg = config or Config()
     specs = [f"{name}={path}" for name, path in dbs.items()]
-    return Service(open_databases(specs, lm, cfg), lm.name, AskQueue(1, capacity), timeout_s,
-                   token)
+    return Service(open_databases(specs, lm, cfg, workers=workers), lm.name,
+                   AskQueue(workers, capacity), timeout_s, token)
 
 
 @contextlib.contextmanager

@@ -268,6 +268,29 @@ def test_a_full_queue_is_503_with_retry_after(concert_singer):
         assert lm.questions_started == 2
 
 
+def test_workers_answer_at_once(concert_singer):
+    """With --workers 2 (for servers that batch) two questions run at the same time, each on
+    its own worker's Xander, sharing the one model."""
+    gate = threading.Event()
+    lm = ConcertLM(gate=gate)
+    service = make_service({"concert_singer": concert_singer}, lm, workers=2, capacity=0)
+    with running_server(service) as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        try:
+            replies = [pool.submit(_post, url, q) for q in (COUNT, BY_COUNTRY)]
+            deadline = time.monotonic() + 10
+            while lm.questions_started < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert httpx.get(f"{url}/v1/health").json()["queue"]["running"] == 2
+            assert _post(url).status_code == 503  # no waiting places: capacity 0
+        finally:
+            gate.set()
+        assert [r.result().json()["rows"] for r in replies] == [EXPECTED_ROWS[COUNT],
+                                                               EXPECTED_ROWS[BY_COUNTRY]]
+    xanders = service.databases["concert_singer"].xanders
+    assert len(xanders) == 2 and xanders[0] is not xanders[1]
+    assert xanders[0].lm is xanders[1].lm is lm
+
+
 def test_timeouts_are_504_and_free_the_slot(concert_singer):
     gate = threading.Event()
     lm = ConcertLM(gate=gate)
@@ -363,8 +386,10 @@ def test_xander_serve_with_the_embedded_model(concert_singer):
     pytest.importorskip("llama_cpp", reason="the local extra is not installed")
     port = free_port()
     env = {**os.environ, "XANDER_TOKEN": "t0ken"}
+    # a busy 2-core machine with a cold prompt cache: give the question time (--timeout)
     proc = subprocess.Popen([sys.executable, "-m", "xander.cli", "serve", "--db",
-                             str(concert_singer), "--port", str(port)], cwd=ROOT, env=env,
+                             str(concert_singer), "--port", str(port), "--timeout", "280"],
+                            cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url, auth = f"http://127.0.0.1:{port}", {"Authorization": "Bearer t0ken"}
     try:
