@@ -134,6 +134,21 @@ def test_the_profile_takes_urls_and_the_bare_environment_target():
     assert redact("postgresql://ada:pw@h/db?password=x") == "postgresql://ada@h/db?password=***"
 
 
+def test_the_bare_target_takes_the_pg_environment(pg_server, shop, monkeypatch):
+    for name, value in (("PGHOST", "127.0.0.1"), ("PGPORT", str(pg_server.port)),
+                        ("PGUSER", READER), ("PGPASSWORD", READER_PASSWORD), ("PGDATABASE", DB)):
+        monkeypatch.setenv(name, value)
+    e = open_engine("postgresql:")
+    try:
+        assert e.path == f"postgresql://{READER}@127.0.0.1:{pg_server.port}/{DB}"
+        assert e.execute("SELECT count(*) FROM customers").rows == ((4,),)
+    finally:
+        e.close()
+    monkeypatch.setenv("PGPASSWORD", "wrong")
+    with pytest.raises(EngineError, match="PG\\* environment's server refused the login"):
+        open_engine("postgresql:")
+
+
 def test_tables_views_keys_and_comments(engine, pg_server):
     assert engine.path == f"postgresql://postgres@127.0.0.1:{pg_server.port}/{DB}"  # no password
     by_name = {t.name: t for t in engine.tables()}

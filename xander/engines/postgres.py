@@ -190,6 +190,9 @@ def _connect_error(exc: Exception, where: str) -> EngineError:
     detail = re.sub(r"^(connection failed: |connection is bad: )+", "", _first_line(exc))
     detail = re.sub(r"^connection to server (at|on) .+? failed: ", "", detail)
     detail = detail.replace("FATAL:  ", "").strip()
+    socket = re.search(r'on socket "([^"]+)" failed: No such file or directory', text)
+    if socket:
+        detail = f"no server socket at {socket.group(1)}"
     if "password authentication failed" in text or "no password supplied" in text:
         return EngineError(f"PostgreSQL at {where} refused the login: {detail}",
                            "check the user and password in the URL, PGPASSWORD or ~/.pgpass")
