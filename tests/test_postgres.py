@@ -466,6 +466,22 @@ def test_xander_answers_on_postgres_with_a_scripted_model(shop, unchanged):
         x.close()
 
 
+_FRENCH_ORDERS = ("SELECT count(*) FROM sales.orders AS T1 JOIN public.customers AS T2 "
+                  "ON T1.customer_id = T2.customer_id WHERE T2.country = 'France'")
+
+
+def test_xander_answers_across_two_schemas(shop, unchanged):
+    lm = ScriptedLM({"": [(_FRENCH_ORDERS, -0.1)], _FRENCH_ORDERS: [(END, -0.1)]})
+    x = Xander(shop, model=lm, schemas=("public", "sales"))
+    try:
+        assert "sales.orders" in x.schema.table_names
+        r = x.ask("How many orders did French customers place?")
+        assert r.error is None, r
+        assert r.rows == ((3,),)
+    finally:
+        x.close()
+
+
 def test_cli_schema_on_postgres_and_its_errors(shop, pg_server):
     proc = run_cli("schema", "--db", shop, timeout=120)
     assert proc.returncode == 0, proc.stderr

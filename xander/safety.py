@@ -7,7 +7,8 @@ transactions, several statements, SELECT ... INTO ... FOR UPDATE, functions or t
 that read files, the network, the environment or the engine's state (PostgreSQL's
 ``pg_read_file``, ``lo_import``, ``dblink``, ``set_config``, ``pg_sleep``, ``query_to_xml``...),
 unless the file is one the user opened (``allowed_files``), and the system catalogs
-(``pg_catalog``, ``information_schema``, ``pg_*``).  It is the first wall; the read-only connections are the second.
+(``pg_catalog``, ``information_schema``, ``pg_*``).  It is the first wall; the read-only
+connections are the second.
 
 Four independent looks at the text, each of which can only refuse:
 
