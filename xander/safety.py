@@ -3,14 +3,14 @@
 ``ensure_read_only`` accepts exactly one SELECT, WITH ... SELECT, or set operation of those
 (subqueries included) and raises ``UnsafeQueryError`` for anything else: DDL, DML (also inside a
 CTE), PRAGMA, ATTACH/DETACH, COPY, INSTALL/LOAD, SET/RESET, CALL, EXPORT/IMPORT, VACUUM,
-transactions, several statements, SELECT ... INTO ... FOR UPDATE, functions or table sources
+transactions, several statements, SELECT ... INTO, ... FOR UPDATE, functions or table sources
 that read files, the network, the environment or the engine's state (PostgreSQL's
 ``pg_read_file``, ``lo_import``, ``dblink``, ``set_config``, ``pg_sleep``, ``query_to_xml``...),
 unless the file is one the user opened (``allowed_files``), and the system catalogs
 (``pg_catalog``, ``information_schema``, ``pg_*``).  It is the first wall; the read-only
 connections are the second.
 
-Four independent looks at the text, each of which can only refuse:
+Five independent looks at the text, each of which can only refuse:
 
 1. the raw text: no ``;`` before the end, no control or invisible characters;
 2. sqlglot's tokens: the first word, statement keywords anywhere (sqlglot may parse statements
