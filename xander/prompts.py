@@ -9,13 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from xander.config import LMConfig
 from xander.engines.profile import dialect_profile
+from xander.errors import ConfigError
+from xander.focus import Embedder, fits, focus
 from xander.lm.base import LM
 from xander.lm.prompt_cache import shared_prefix
 from xander.schema import Schema
 from xander.task import Task
+from xander.values import ValueIndex
 
 SQL_FENCE = "```sql\n"
+FOCUS_METHODS = ("lexical", "embed", "off")
+_DEFAULT = LMConfig()
 CLOSE_FENCE = "```"
 
 SYSTEM = (
@@ -40,23 +46,63 @@ class Prompt:
     prefix_len: int = 0
 
 
-def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000) -> tuple[str, bool]:
-    """The user message up to the question, and whether it is the same for every question."""
+def needs_focus(schema: Schema, max_schema_chars: int = 12_000,
+                method: str = _DEFAULT.focus) -> bool:
+    """Whether the prompt shows ``schema`` focused on the question (``xander.focus``): the whole
+    schema does not fit ``max_schema_chars`` and focus is not ``off``.  A caller with a value
+    index passes it to ``build_prompt`` then."""
+    if method not in FOCUS_METHODS:
+        raise ConfigError(f"unknown [lm] focus {method!r}",
+                          f"choose from {', '.join(FOCUS_METHODS)}")
+    return method != "off" and not fits(schema, max_schema_chars)
+
+
+def _embedder(method: str) -> Embedder | None:
+    if method != "embed":
+        return None
+    from xander.embed import embedder
+
+    return embedder()
+
+
+def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000, *,
+                index: ValueIndex | None = None, focus_method: str = _DEFAULT.focus,
+                focus_tables: int = _DEFAULT.focus_tables) -> tuple[str, bool]:
+    """The user message up to the question, and whether it is the same for every question.
+
+    A schema that fits is shown whole (the same text for every question).  One that does not
+    is focused on the question: its tables that the question names, the values it names
+    (``index``), the join steps between them (``xander.focus``), at most ``focus_tables`` by
+    score; with ``focus_method = "off"`` the older pruning by shared words applies.
+    """
     dialect = dialect_profile(schema.dialect).display_name
-    shown = schema.render(question=question, max_chars=max_schema_chars)
-    shared = shown == schema.render(max_chars=max_schema_chars)
+    if focus_method not in FOCUS_METHODS:
+        raise ConfigError(f"unknown [lm] focus {focus_method!r}",
+                          f"choose from {', '.join(FOCUS_METHODS)}")
+    if fits(schema, max_schema_chars):  # shown whole, with example rows when they fit too
+        shown, shared = schema.render(max_chars=max_schema_chars), True
+    elif focus_method == "off":
+        shown = schema.render(question=question, max_chars=max_schema_chars)
+        shared = shown == schema.render(max_chars=max_schema_chars)
+    else:
+        chosen = focus(schema, question, max_schema_chars, index=index,
+                       embedder=_embedder(focus_method), max_tables=focus_tables).schema
+        shown, shared = chosen.render(max_chars=max_schema_chars), False
     return f"Database schema ({dialect}):\n{shown}\n\n", shared
 
 
 def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000,
-                 values: Sequence[str] = (), head: str | None = None) -> str:
+                 values: Sequence[str] = (), head: str | None = None, *,
+                 index: ValueIndex | None = None, focus_method: str = _DEFAULT.focus,
+                 focus_tables: int = _DEFAULT.focus_tables) -> str:
     """The user turn: the schema, then the question, the evidence, and ``values``: lines such as
     ``singer.Country = 'France'`` for values of the database the question names (after the
     question, so the part before it stays the same for every question).  ``head`` is
     ``schema_head``'s text when the caller has it already."""
     dialect = dialect_profile(schema.dialect).display_name
     if head is None:
-        head, _ = schema_head(schema, task.question, max_schema_chars)
+        head, _ = schema_head(schema, task.question, max_schema_chars, index=index,
+                              focus_method=focus_method, focus_tables=focus_tables)
     parts = [f"Question: {task.question}"]
     if task.evidence:
         parts.append(f"Hint: {task.evidence}")
@@ -67,10 +113,17 @@ def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000,
 
 
 def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_000,
-                 values: Sequence[str] = ()) -> Prompt:
-    """The chat prompt for ``task``, ending inside an opened ```sql fence."""
+                 values: Sequence[str] = (), *, index: ValueIndex | None = None,
+                 focus_method: str = _DEFAULT.focus,
+                 focus_tables: int = _DEFAULT.focus_tables) -> Prompt:
+    """The chat prompt for ``task``, ending inside an opened ```sql fence.
+
+    ``schema`` stays whole for the checkers and repair; only the prompt is focused when it does
+    not fit (``schema_head``), and then ``prefix_len`` is 0: the schema shown depends on the
+    question."""
     system = SYSTEM.format(dialect=dialect_profile(schema.dialect).display_name)
-    head, shared = schema_head(schema, task.question, max_schema_chars)
+    head, shared = schema_head(schema, task.question, max_schema_chars, index=index,
+                               focus_method=focus_method, focus_tables=focus_tables)
     user = user_message(schema, task, max_schema_chars, values, head)
     text = lm.chat_prompt(system, user, SQL_FENCE)
     tokens = tuple(lm.tokenize(text))
