@@ -18,7 +18,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +66,13 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1,
                     help="questions in flight (threads sharing one backend: vLLM, servers)")
     ap.add_argument("--config", type=Path, default=None)
+    ap.add_argument("--target", default="",
+                    help="where predictions run: a --db target, {db_id} for the question's "
+                         "database (postgresql://127.0.0.1:5432/{db_id}); the gold runs on "
+                         "the benchmark's own file")
+    ap.add_argument("--schema", action="append", default=None,
+                    help="schemas the target serves (repeatable; {db_id} allowed; 'dev' = "
+                         "every database of the question file)")
     args = ap.parse_args()
     commit = code_commit(ROOT)  # the code that runs (any tracked change but results: +dirty)
     out_dir = ROOT / "benchmarks" / "results" / args.name
@@ -73,7 +80,13 @@ def main() -> None:
     spec = RunSpec(data=args.data, out=out_dir / "run.jsonl", modes=tuple(args.mode or ["greedy"]),
                    file=args.file, limit=args.limit, seed=args.seed, model=args.model,
                    db_filter=tuple(args.db_filter or ()),
-                   workers=args.workers, concurrency=args.concurrency, config=cfg)
+                   workers=args.workers, concurrency=args.concurrency, config=cfg,
+                   target=args.target)
+    schemas = tuple(args.schema or ())
+    if schemas == ("dev",):  # every database the questions are about: a catalog of them all
+        every, _ = select_examples(replace(spec, limit=None, db_filter=()))
+        schemas = tuple(sorted({e.db_id for e in every}))
+    spec = replace(spec, schemas=schemas)
     from xander.bench.runner import read_records
 
     before = len(read_records(spec.out))
@@ -94,6 +107,9 @@ def main() -> None:
         f"- command: `{command}`",
         f"- data: `{args.data}` ({args.file or 'dev.json'}), {questions}",
         f"- model: {model} ({_backend(args.model)}, CPU)",
+        *([f"- predictions run on: `{args.target}`"
+           + (f", schemas {', '.join(spec.schemas)}" if spec.schemas else "")
+           + "; gold on the benchmark's SQLite files"] if args.target else []),
         f"- machine: {_machine()}",
         f"- commit: {commit}",
         ("- metric: Spider test-suite execution accuracy (multiset; order only when the gold has "

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +179,46 @@ def test_concurrent_questions_share_one_backend_and_match_one_at_a_time(tmp_path
     by_id = {r["id"]: r for r in one}
     assert {r["id"]: (r["pred"], r["correct"]) for r in many} == {
         i: (r["pred"], r["correct"]) for i, r in by_id.items()}
+
+
+def _target_copy(path: Path, singers: int) -> Path:
+    """A DuckDB copy of concert_singer's singer table holding its first ``singers`` rows."""
+    import duckdb
+
+    src = sqlite3.connect(SPIDER / "database" / "concert_singer" / "concert_singer.sqlite")
+    rows = src.execute("SELECT Singer_ID, Name, Country FROM singer ORDER BY Singer_ID").fetchall()
+    src.close()
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE singer (Singer_ID INTEGER PRIMARY KEY, Name TEXT, Country TEXT)")
+    con.executemany("INSERT INTO singer VALUES (?, ?, ?)", rows[:singers])
+    con.close()
+    return path
+
+
+def test_predictions_run_on_the_target_and_the_gold_on_the_benchmark_file(tmp_path):
+    """``target``: the prediction runs there (PostgreSQL, a catalog), the gold on Spider's file."""
+    from tests.scripted import ScriptedLM
+    from xander.bench.runner import RunSpec, run
+    from xander.lm import registry
+
+    if not (SPIDER / "dev.json").is_file():
+        pytest.skip("Spider data not available")
+    question = next(q for q in json.loads((SPIDER / "dev.json").read_text())
+                    if q["db_id"] == "concert_singer" and q["query"] == "SELECT count(*) FROM singer")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dev.json").write_text(json.dumps([question]))
+    (data / "tables.json").write_text((SPIDER / "tables.json").read_text())
+    (data / "database").symlink_to(SPIDER / "database")
+    sql = "SELECT COUNT(*) FROM singer"
+    registry.register("scripted-runner", lambda rest, options: ScriptedLM(
+        {"": [(sql, -0.1)], sql: [("\n```", -0.1)]}))
+    ok = {}
+    for singers in (6, 5):
+        target = _target_copy(tmp_path / f"copy{singers}.duckdb", singers)
+        (record,) = run(RunSpec(data=data, out=tmp_path / f"run{singers}.jsonl",
+                                model=f"scripted-runner:{singers}", target=str(target)),
+                        progress=False)
+        assert record["pred"] == sql and not record["exec_error"]
+        ok[singers] = record["correct"]
+    assert ok == {6: True, 5: False}  # the gold's 6 singers come from Spider's own file

@@ -300,9 +300,12 @@ def evaluate_prediction(
     timeout: float = 30.0,
     max_rows: int = 1_000_000,
     keep_distinct: bool = False,
+    gold_engine: Engine | None = None,
 ) -> ExecOutcome:
     """Run gold then prediction on ``engine`` and compare them with ``benchmark``'s metric.
 
+    ``gold_engine``: where the gold runs when it is another engine (the benchmark's own SQLite
+    file, while predictions run on PostgreSQL or on a catalog of many databases).
     A result over ``max_rows`` rows is an error (the comparison needs every row).
     """
     if benchmark == "spider":
@@ -311,7 +314,7 @@ def evaluate_prediction(
     elif benchmark != "bird":
         raise InputError(f"unknown benchmark {benchmark!r}", "use 'spider' or 'bird'")
     try:
-        gold = engine.execute(gold_sql, timeout=timeout, max_rows=max_rows)
+        gold = (gold_engine or engine).execute(gold_sql, timeout=timeout, max_rows=max_rows)
     except XanderError as exc:
         return ExecOutcome(None, gold_error=_error(exc))
     if gold.truncated:

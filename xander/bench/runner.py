@@ -59,6 +59,13 @@ class RunSpec:
     keep_distinct: bool = True
     timeout: float = 30.0
     config: Config = Config()
+    target: str = ""
+    """Where predictions run: a ``--db`` target in which ``{db_id}`` stands for the question's
+    database (``postgresql://127.0.0.1/{db_id}``), or one target for every question (a catalog
+    of all the databases); empty: the question's own database file.  The gold always runs on
+    the benchmark's own file."""
+    schemas: tuple[str, ...] = ()
+    """Schemas the target serves (``--schema``; ``{db_id}`` allowed)."""
 
 
 def mode_config(mode: str, base: Config) -> tuple[str, Config, bool]:
@@ -176,15 +183,19 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
     from xander.api import Xander
 
     ask_mode, cfg, with_examples = mode_config(mode, spec.config)
-    key = (str(example.db_path), spec.model, threading.get_ident())
+    target = spec.target.replace("{db_id}", example.db_id) if spec.target else ""
+    schemas = tuple(s.replace("{db_id}", example.db_id) for s in spec.schemas)
+    key = (target or str(example.db_path), spec.model, threading.get_ident())
     if key not in _XANDERS:
-        _XANDERS[key] = Xander(example.db_path, model=spec.model, config=cfg)
+        _XANDERS[key] = Xander(target or example.db_path, model=spec.model, config=cfg,
+                               schemas=schemas or None)
     xander = _XANDERS[key]
     xander.config = cfg
+    gold_engine = _gold_engine(example) if target else xander.engine
     examples: list[tuple[str, ...]] = []
     if with_examples:  # the paper's setting: one gold row is given (uses the gold!)
         try:
-            gold = xander.engine.execute(example.gold_sql, timeout=spec.timeout, max_rows=1)
+            gold = gold_engine.execute(example.gold_sql, timeout=spec.timeout, max_rows=1)
             if gold.rows:
                 examples = [tuple("NULL" if v is None else str(v) for v in gold.rows[0])]
         except XanderError:
@@ -206,7 +217,7 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
     outcome = evaluate_prediction(
         xander.engine, example.gold_sql, pred or "SELECT NULL WHERE 0",
         benchmark="bird" if example.benchmark == "bird" else "spider",
-        timeout=spec.timeout, keep_distinct=spec.keep_distinct,
+        timeout=spec.timeout, keep_distinct=spec.keep_distinct, gold_engine=gold_engine,
     )
     res["ask_mode"] = res.pop("mode", ask_mode)  # the run's mode name below must win
     # the pool's oracle: some distinct result of the pool is right (its best member each)
@@ -219,7 +230,8 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
             oracle = bool(evaluate_prediction(
                 xander.engine, example.gold_sql, sql,
                 benchmark="bird" if example.benchmark == "bird" else "spider",
-                timeout=spec.timeout, keep_distinct=spec.keep_distinct).correct)
+                timeout=spec.timeout, keep_distinct=spec.keep_distinct,
+                gold_engine=gold_engine).correct)
     res["oracle"] = oracle
     return {
         "id": example.id, "mode": mode, "db_id": example.db_id,
@@ -231,6 +243,19 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
         "examples_given": examples,
         **{k: v for k, v in res.items() if k not in ("question", "mode", "id")},
     }
+
+
+_GOLD: dict[tuple[str, int], Any] = {}  # the benchmark's own database, per file and thread
+
+
+def _gold_engine(example: Example) -> Any:
+    """The question's own database (where the gold runs when predictions run elsewhere)."""
+    from xander.engines import open_engine
+
+    key = (str(example.db_path), threading.get_ident())
+    if key not in _GOLD:
+        _GOLD[key] = open_engine(example.db_path)
+    return _GOLD[key]
 
 
 def _worker_init(threads: int) -> None:
