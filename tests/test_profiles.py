@@ -60,11 +60,12 @@ def engines(tmp_path: Path):
 # -- the registry -------------------------------------------------------------------------------
 def test_builtin_profiles_in_the_order_targets_meet_them():
     assert [(p.name, p.dialect, p.priority) for p in profiles()] == [
-        ("duckdb-files", "duckdb", 10), ("sqlite", "sqlite", 50), ("duckdb", "duckdb", 100)]
+        ("postgres", "postgres", 5), ("duckdb-files", "duckdb", 10), ("sqlite", "sqlite", 50),
+        ("duckdb", "duckdb", 100)]
     assert profile("duckdb").name == "duckdb"  # the dialect names the database-file profile
     assert profile("duckdb-files").display_name == "DuckDB"
-    with pytest.raises(InputError, match="unknown engine or dialect 'postgres'"):
-        profile("postgres")
+    with pytest.raises(InputError, match="unknown engine or dialect 'oracle'"):
+        profile("oracle")
 
 
 def test_the_two_duckdb_profiles_differ_only_in_what_they_open():
@@ -77,16 +78,17 @@ def test_the_two_duckdb_profiles_differ_only_in_what_they_open():
 def test_dialects_without_an_engine_keep_their_facts_and_never_raise():
     pg, my, other = dialect_profile("postgres"), dialect_profile("mysql"), dialect_profile("tsql")
     assert (pg.display_name, pg.caseless_names) == ("PostgreSQL", False)
+    assert pg is profile("postgres")  # an engine now
     assert (my.display_name, my.caseless_names) == ("mysql", True)
     assert (other.display_name, other.caseless_names, other.read_starts) == ("tsql", False, set())
-    for p in (pg, my, other):
+    for p in (my, other):
         assert p.statement_types is None and not p.double_quoted_strings
         assert not p.recognizes("/tmp") and p not in profiles()
     assert dialect_profile("sqlite") is profile("sqlite")
 
 
 def test_profiles_are_hashable_data():
-    assert len({*profiles(), *profiles()}) == 3
+    assert len({*profiles(), *profiles()}) == 4
 
 
 def test_doctests():
