@@ -47,7 +47,7 @@ from xander.errors import (
     XanderError,
 )
 from xander.service.payload import answer_payload, schema_payload
-from xander.service.queue import AskQueue, Job, QueueFull
+from xander.service.queue import AskQueue, Job, QueueFull, Stopped
 
 log = logging.getLogger("xander.service")
 
@@ -240,7 +240,8 @@ def create_app(service: Service) -> FastAPI:
         err = error_of(exc)
         return _json(err.body(), err.status)
 
-    def authorized(request: Request, _: Annotated[Any, Security(BEARER)] = None) -> None:
+    def authorized(request: Request,
+                   _credentials: Annotated[Any, Security(BEARER)] = None) -> None:
         if service.token is None:
             return
         given = request.headers.get("authorization", "")
@@ -308,7 +309,7 @@ def create_app(service: Service) -> FastAPI:
         try:
             result = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(job.future)),
                                             max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
+        except (TimeoutError, Stopped):  # the job may see the deadline before this timer does
             job.cancel()
             raise timed_out(job) from None
         except asyncio.CancelledError:

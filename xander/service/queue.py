@@ -33,6 +33,10 @@ class Cancelled(BaseException):
     ``except Exception`` on the way (a checker's guard) swallows it."""
 
 
+class Stopped(Exception):
+    """The job's outcome when it was cancelled while running (its future's exception)."""
+
+
 class Job:
     """One queued call: ``fn(job)``, its future, and the worker slot it runs in."""
 
@@ -154,8 +158,8 @@ class AskQueue:
                 continue
             try:
                 job.future.set_result(job.fn(job))
-            except Cancelled:  # nobody waits any more; the future still ends
-                job.future.set_exception(RuntimeError("cancelled"))
+            except Cancelled:  # whoever waits learns it was stopped
+                job.future.set_exception(Stopped("the job was cancelled"))
             except Exception as exc:  # noqa: BLE001 - the waiter gets the error, the worker lives
                 job.future.set_exception(exc)
             finally:
