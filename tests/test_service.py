@@ -348,7 +348,9 @@ def test_database_names(tmp_path):
     from xander.service.serve import check_exposure, database_specs
 
     assert database_specs(["a/shop.duckdb", "b/data", "m=x.sqlite"]) == {
-        "shop": Path("a/shop.duckdb"), "data": Path("b/data"), "m": Path("x.sqlite")}
+        "shop": "a/shop.duckdb", "data": "b/data", "m": "x.sqlite"}
+    url = "postgresql://reader:pw@127.0.0.1:5432/sales?sslmode=require"  # kept as written
+    assert database_specs([url, f"hr={url}"]) == {"sales": url, "hr": url}
     with pytest.raises(InputError, match="two databases are named 'shop'"):
         database_specs(["a/shop.duckdb", "b/shop.sqlite"])
     with pytest.raises(InputError, match="cannot name a database"):
@@ -357,7 +359,7 @@ def test_database_names(tmp_path):
     odd.write_bytes(b"")  # and its stem is no name: NAME=PATH gives it one
     with pytest.raises(InputError, match="'x=y' cannot name a database"):
         database_specs([str(odd)])
-    assert database_specs([f"odd={odd}"]) == {"odd": odd}
+    assert database_specs([f"odd={odd}"]) == {"odd": str(odd)}
     with pytest.raises(InputError, match="no database"):
         database_specs([])
     with pytest.raises(InputError, match="without a token"):
@@ -372,6 +374,14 @@ def test_serve_refuses_the_network_without_a_token(concert_singer):
     assert proc.stderr.strip().splitlines() == [(
         "error: --host 0.0.0.0 serves your databases to the network without a token (set "
         "--token (or XANDER_TOKEN), or keep the default --host 127.0.0.1)")]
+
+
+def test_serve_checks_the_databases_before_it_loads_a_model(tmp_path):
+    start = time.monotonic()
+    proc = run_cli("serve", "--db", str(tmp_path / "missing.sqlite"), timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: database not found")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert time.monotonic() - start < 60  # no model was loaded
 
 
 def test_schema_option_reaches_the_engine(concert_singer):

@@ -9,42 +9,61 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xander.api import Xander
 from xander.config import Config
 from xander.errors import InputError
 from xander.lm.base import LM
 
+if TYPE_CHECKING:
+    from xander.service.app import Database
+
 #: What a database may be called on the server (the ``db`` field of a request).
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-def database_specs(specs: Sequence[str]) -> dict[str, Path]:
-    """``--db`` values as names and paths: ``path`` is named by its stem (a folder by its
-    name), ``name=path`` chooses the name.
+def default_name(target: str) -> str:
+    """A database's name on the server when ``--db`` gives none: a file's stem, a folder's
+    name, a URL's database (its last path segment).
+
+    >>> default_name("data/shop.duckdb"), default_name("csv/"), default_name(
+    ...     "postgresql://reader@127.0.0.1:5432/sales?sslmode=require")
+    ('shop', 'csv', 'sales')
+    """
+    if "://" in target:
+        parts = urllib.parse.urlsplit(target)
+        return parts.path.strip("/").split("/")[-1] or parts.hostname or ""
+    path = Path(target)
+    return path.stem if path.suffix else path.name
+
+
+def database_specs(specs: Sequence[str]) -> dict[str, str]:
+    """``--db`` values as names and targets (paths or URLs, kept as written): a target is
+    named by ``default_name``, ``NAME=TARGET`` chooses the name.
 
     >>> database_specs(["data/shop.duckdb", "music=../x/concert_singer.sqlite"])
-    {'shop': PosixPath('data/shop.duckdb'), 'music': PosixPath('../x/concert_singer.sqlite')}
+    {'shop': 'data/shop.duckdb', 'music': '../x/concert_singer.sqlite'}
     """
-    out: dict[str, Path] = {}
+    out: dict[str, str] = {}
     if not specs:
         raise InputError("no database to serve", "give one or more --db PATH (or NAME=PATH)")
     for spec in specs:
         name, eq, rest = spec.partition("=")
         if eq and NAME.match(name) and not Path(spec).exists():
-            path = Path(rest)
+            target = rest
         else:
-            path = Path(spec)
-            name = path.stem if path.suffix else path.name
+            target, name = spec, default_name(spec)
         if not NAME.match(name):
             raise InputError(f"{name!r} cannot name a database on the server",
                              "use letters, digits, '_', '.' and '-' (--db NAME=PATH)")
         if name in out:
             raise InputError(f"two databases are named {name!r}",
                              f"name one of them: --db other_name={spec}")
-        out[name] = path
+        out[name] = target
     return out
 
 
@@ -71,16 +90,18 @@ def check_exposure(host: str, token: str | None) -> None:
 
 
 def open_databases(specs: Sequence[str], lm: LM | str, config: Config, *, workers: int = 1,
-                   schemas: Sequence[str] | None = None):
+                   schemas: Sequence[str] | None = None) -> dict[str, Database]:
     """Each database opened read-only, ``workers`` times (one ``Xander`` per worker thread,
-    all sharing ``lm``), its schema read now so that the first question does not pay for it."""
+    all sharing ``lm``: a loaded model, or a spec the registry loads once for all), its schema
+    read now so that the first question does not pay for it."""
     from xander.service.app import Database
 
-    out = {}
+    out: dict[str, Database] = {}
     try:
-        for name, path in database_specs(specs).items():
-            xs = [Xander(path, model=lm, config=config, schemas=schemas) for _ in range(workers)]
-            out[name] = Database(name, str(path), xs)
+        for name, target in database_specs(specs).items():
+            xs = [Xander(target, model=lm, config=config, schemas=schemas)
+                  for _ in range(workers)]
+            out[name] = Database(name, target, xs)
             for x in xs:
                 _ = x.schema
     except BaseException:
@@ -106,8 +127,12 @@ def serve(specs: Sequence[str], *, config: Config, host: str = "127.0.0.1", port
     if workers < 1 or capacity < 0 or timeout_s <= 0:
         raise InputError("--workers must be at least 1, --queue at least 0 and --timeout "
                          "positive")
-    lm = load_lm(config.lm.model, n_ctx=config.lm.n_ctx)  # one model for every database
-    databases = open_databases(specs, lm, config, workers=workers, schemas=schemas)
+    # the databases first (a wrong --db fails before a model loads), then the one model; every
+    # Xander gets the registry's one instance of it
+    databases = open_databases(specs, config.lm.model, config, workers=workers, schemas=schemas)
+    lm = load_lm(config.lm.model, n_ctx=config.lm.n_ctx)
+    if any(x.lm is not lm for d in databases.values() for x in d.xanders):
+        raise RuntimeError("the databases do not share one model")
     service = Service(databases, lm.name, AskQueue(workers, capacity), timeout_s, token)
     print(f"xander: {', '.join(databases)} with {lm.name} on http://{host}:{port}/ "
           f"({'token required, ' if token else ''}{workers} at once, {capacity} may wait, "
