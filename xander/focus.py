@@ -119,26 +119,26 @@ class FocusWeights:
     """How the evidence adds up to a table's score (fitted on Spider train questions, see
     ``benchmarks/focus_recall.py``)."""
 
-    table: float = 3.0
+    table: float = 2.0
     """Per question term (times its idf) found in the table's own name."""
     qualifier: float = 1.0
     """Per question term found in the qualifier before the last dot (``sales`` of
     ``sales.orders``)."""
     column: float = 1.0
     """Per question term found in one of the table's column names (each term counted once)."""
-    value: float = 2.5
+    value: float = 4.0
     """Per value the question names that the table holds, shared among the tables holding it."""
     near: float = 0.7
     """Factor for a near spelling (rapidfuzz ratio at least ``near_cutoff``) of a term."""
     near_cutoff: float = 86.0
     """rapidfuzz ratio for two terms of 4 characters or more to count as near."""
-    part: float = 0.7
+    part: float = 0.0
     """Factor for a term found inside a one-word compound table name ('language' in
     'countrylanguage') or a name that abbreviates it ('indep' of 'independent'); 0: never."""
-    embed: float = 4.0
+    embed: float = 32.0
     """Per unit of cosine similarity above ``embed_floor`` between the question and the table's
     text (only with an embedder)."""
-    embed_floor: float = 0.15
+    embed_floor: float = 0.2
     """Cosine similarity below which the embedding adds nothing."""
     keep_ratio: float = 0.25
     """Tables scoring less than this share of the best table's score are not kept for their
@@ -429,11 +429,10 @@ def focus(schema: Schema, question: str, budget: int, *, index: ValueIndex | Non
         tables.append((t, col_scores))
     fitted, hidden = _fit(tables, budget, schema.dialect)
     names = {t.name for t in fitted}
-    kept = tuple(n for n in kept if n in names)
-    joins = tuple(n for n in joins if n in names)
     order = {t.name: i for i, t in enumerate(schema.tables)}
     fitted.sort(key=lambda t: order[t.name])
-    return Focus(Schema(tuple(fitted), schema.dialect), kept, joins, scores, hidden)
+    return Focus(Schema(tuple(fitted), schema.dialect), tuple(n for n in kept if n in names),
+                 tuple(n for n in joins if n in names), scores, hidden)
 
 
 def _valued_columns(schema: Schema, question: str,
