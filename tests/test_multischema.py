@@ -257,8 +257,8 @@ def test_merged_spider_linking_and_repair(spider_merged):
                      "concert_singer.singer_in_concert AS T2 ON T1.Singer_ID = T2.Singer_ID",
                      s) == []
     assert _problems("SELECT Name FROM singer", s) == [
-        "no table named 'singer' (several schemas have it: concert_singer.singer, "
-        "singer.singer)"]
+        ("no table named 'singer' (several schemas have it: concert_singer.singer, "
+        "singer.singer)")]
     fixed, _ = link_repairs(parse("SELECT Name FROM singer WHERE Net_Worth_Millions > 10",
                                   "duckdb"), s)
     assert fixed.sql("duckdb") == "SELECT Name FROM singer.singer WHERE Net_Worth_Millions > 10"
@@ -302,11 +302,11 @@ def test_catalog_serves_every_database_as_a_schema(small_catalog):
 
 
 @pytest.mark.parametrize(("db", "gold"), [
-    ("concert_singer", "SELECT T2.Name, count(*) FROM concert AS T1 JOIN stadium AS T2 "
-                       "ON T1.Stadium_ID = T2.Stadium_ID GROUP BY T1.Stadium_ID, T2.Name"),
-    ("pets_1", "SELECT count(*) FROM student AS T1 JOIN has_pet AS T2 ON T1.stuid = T2.stuid "
+    ("concert_singer", ("SELECT T2.Name, count(*) FROM concert AS T1 JOIN stadium AS T2 "
+                       "ON T1.Stadium_ID = T2.Stadium_ID GROUP BY T1.Stadium_ID, T2.Name")),
+    ("pets_1", ("SELECT count(*) FROM student AS T1 JOIN has_pet AS T2 ON T1.stuid = T2.stuid "
                "JOIN pets AS T3 ON T2.petid = T3.petid WHERE T1.sex = 'F' AND "
-               "T3.pettype = 'dog'"),
+               "T3.pettype = 'dog'")),
     ("singer", "SELECT Name, Net_Worth_Millions FROM singer ORDER BY Net_Worth_Millions DESC"),
 ])
 def test_catalog_answers_gold_queries_like_sqlite(small_catalog, db, gold):
