@@ -105,7 +105,7 @@ class Schema:
         infos = engine.tables()
         if not infos:
             raise SchemaError(f"the database {engine.path} has no tables", "is it the right file?")
-        qualified = engine.profile.named_schemas and all("." in i.name for i in infos)
+        qualified = qualified_names(engine)
         tables = []
         for info in infos:
             db = info.name.split(".", 1)[0] if qualified else ""
@@ -309,6 +309,27 @@ class Schema:
         order = {t.name: i for i, t in enumerate(self.tables)}
         kept.sort(key=lambda t: order[t.name])
         return "\n\n".join(_render_table(t, False) for t in kept)
+
+
+def qualified_names(engine: Engine) -> bool:
+    """Whether ``engine`` names its tables ``schema.table``: it has named schemas and serves
+    several (every name it gives then has a dot)."""
+    infos = engine.tables()
+    return engine.profile.named_schemas and bool(infos) and all("." in i.name for i in infos)
+
+
+def table_expr(name: str, qualified: bool) -> exp.Table:
+    """A sqlglot ``Table`` for a table name as an engine gives it, every part quoted:
+    ``"sales"."orders"`` when ``qualified``, else the whole name as one identifier.
+
+    >>> table_expr("sales.orders", True).sql("duckdb"), table_expr("a.b", False).sql("sqlite")
+    ('"sales"."orders"', '"a.b"')
+    """
+    if qualified and "." in name:
+        db, bare = name.split(".", 1)
+        return exp.table_(exp.to_identifier(bare, quoted=True),
+                          db=exp.to_identifier(db, quoted=True))
+    return exp.table_(exp.to_identifier(name, quoted=True))
 
 
 def _quote(name: str) -> str:
