@@ -354,3 +354,12 @@ def test_xander_answers_over_two_schemas(two_schemas):
     reasons = [d.get("reason", "") for _, d in r.trace.graph.nodes(data=True)
                if d["text"].startswith(bare)]
     assert any("several schemas have it" in why for why in reasons)
+
+
+def test_search_repairs_a_bare_name_to_the_schema_whose_table_fits(two_schemas):
+    bare = "SELECT sum(amount) FROM orders"
+    lm = ScriptedLM({"": [(bare, -0.1)], bare: [(END, -0.05)]})
+    r = Xander(two_schemas, model=lm, schemas=("sales", "hr")).ask("What do orders total?")
+    assert r.error is None, r.error
+    assert r.sql == "SELECT SUM(amount) FROM sales.orders" and r.rows == ((22.5,),)
+    assert r.repairs == ("closest table orders -> sales.orders",)
