@@ -67,7 +67,7 @@ def main() -> None:
                     help="questions in flight (threads sharing one backend: vLLM, servers)")
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--target", default="",
-                    help="where predictions run: a --db target, {db_id} for the question's "
+                    help="where predictions run: a --db target, {db_id} ({db_id_lower}) for the question's "
                          "database (postgresql://127.0.0.1:5432/{db_id}); the gold runs on "
                          "the benchmark's own file")
     ap.add_argument("--schema", action="append", default=None,

@@ -60,8 +60,8 @@ class RunSpec:
     timeout: float = 30.0
     config: Config = Config()
     target: str = ""
-    """Where predictions run: a ``--db`` target in which ``{db_id}`` stands for the question's
-    database (``postgresql://127.0.0.1/{db_id}``), or one target for every question (a catalog
+    """Where predictions run: a ``--db`` target in which ``{db_id}`` (``{db_id_lower}``) stands
+    for the question's database (``postgresql://127.0.0.1/{db_id_lower}``), or one target for every question (a catalog
     of all the databases); empty: the question's own database file.  The gold always runs on
     the benchmark's own file."""
     schemas: tuple[str, ...] = ()
@@ -183,8 +183,8 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
     from xander.api import Xander
 
     ask_mode, cfg, with_examples = mode_config(mode, spec.config)
-    target = spec.target.replace("{db_id}", example.db_id) if spec.target else ""
-    schemas = tuple(s.replace("{db_id}", example.db_id) for s in spec.schemas)
+    target = _fill(spec.target, example.db_id)
+    schemas = tuple(_fill(s, example.db_id) for s in spec.schemas)
     key = (target or str(example.db_path), spec.model, threading.get_ident())
     if key not in _XANDERS:
         _XANDERS[key] = Xander(target or example.db_path, model=spec.model, config=cfg,
@@ -243,6 +243,16 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
         "examples_given": examples,
         **{k: v for k, v in res.items() if k not in ("question", "mode", "id")},
     }
+
+
+def _fill(template: str, db_id: str) -> str:
+    """``template`` with ``{db_id}`` (or ``{db_id_lower}``: PostgreSQL copies are named in lower
+    case by benchmarks/pg_load.py) replaced by the question's database.
+
+    >>> _fill("postgresql://127.0.0.1/{db_id_lower}", "cre_Doc_Template_Mgt")
+    'postgresql://127.0.0.1/cre_doc_template_mgt'
+    """
+    return template.replace("{db_id_lower}", db_id.lower()).replace("{db_id}", db_id)
 
 
 _GOLD: dict[tuple[str, int], Any] = {}  # the benchmark's own database, per file and thread
