@@ -363,3 +363,17 @@ def test_search_repairs_a_bare_name_to_the_schema_whose_table_fits(two_schemas):
     assert r.error is None, r.error
     assert r.sql == "SELECT SUM(amount) FROM sales.orders" and r.rows == ((22.5,),)
     assert r.repairs == ("closest table orders -> sales.orders",)
+
+
+def test_value_index_and_probes_read_schema_dot_table(two_schemas, both):
+    from xander.linking import parse
+    from xander.values import ValueIndex, comparisons, probe
+
+    engine = open_engine(two_schemas, schemas=("sales", "hr"))
+    index = ValueIndex.build(engine, both)
+    assert index.lookup("sales.customers", "country", "France").kind == "exact"
+    assert index.lookup("hr.orders", "item", "DESK").kind == "caseless"
+    assert probe(engine, "sales.customers", "country", "france").kind == "caseless"
+    tree = parse("SELECT name FROM sales.customers AS c WHERE c.country = 'Frnace'", "duckdb")
+    (cmp,) = comparisons(tree, both)
+    assert (cmp.table, cmp.sources) == ("sales.customers", (("c", "sales.customers"),))

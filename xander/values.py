@@ -43,7 +43,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from xander import paths
 from xander.engines import Engine
 from xander.errors import QueryError
-from xander.schema import Schema
+from xander.schema import Schema, qualified_names, table_expr
 
 FORMAT_VERSION = 1  # bump when the JSON layout or what is indexed changes
 MAX_VALUES_PER_COLUMN = 2_000  # distinct values kept per column; more makes it incomplete
@@ -249,12 +249,13 @@ class ValueIndex:
                        if is_text_type(c.type)]
         columns = []
         total = 0
+        qualified = qualified_names(engine)
         for table, column in targets:
             if total >= MAX_TOTAL_VALUES or time.perf_counter() - start > BUILD_BUDGET_S:
                 columns.append(ColumnValues(table, column, (), False))
                 continue
             cap = min(MAX_VALUES_PER_COLUMN, MAX_TOTAL_VALUES - total)
-            sql = _distinct_sql(table, column, cap + 1, engine.dialect)
+            sql = _distinct_sql(table, column, cap + 1, engine.dialect, qualified)
             try:
                 rows = engine.execute(sql, timeout=QUERY_TIMEOUT_S, max_rows=cap + 1).rows
             except QueryError:
@@ -390,14 +391,18 @@ def value_hints(index: ValueIndex, question: str, limit: int = 8) -> list[str]:
             for t, c, v in index.mentions(question, limit)]
 
 
-def _distinct_sql(table: str, column: str, limit: int, dialect: str) -> str:
-    """The bounded distinct-values query of one column, identifiers quoted.
+def _distinct_sql(table: str, column: str, limit: int, dialect: str,
+                  qualified: bool = False) -> str:
+    """The bounded distinct-values query of one column, identifiers quoted (``qualified``: the
+    engine names tables ``schema.table``).
 
     >>> _distinct_sql("city", "Name", 3, "sqlite")
     'SELECT DISTINCT "Name" FROM "city" WHERE NOT "Name" IS NULL AND LENGTH("Name") <= 80 LIMIT 3'
+    >>> _distinct_sql("world.city", "Name", 3, "duckdb", True).split(" WHERE")[0]
+    'SELECT DISTINCT "Name" FROM "world"."city"'
     """
     col = exp.column(column, quoted=True)
-    return (exp.select(col).distinct().from_(exp.table_(table, quoted=True))
+    return (exp.select(col).distinct().from_(table_expr(table, qualified))
             .where(exp.and_(col.copy().is_(exp.null()).not_(),
                             exp.LTE(this=exp.Length(this=col.copy()),
                                     expression=exp.Literal.number(MAX_VALUE_CHARS))))
@@ -495,11 +500,20 @@ def probe(engine: Engine, table: str, column: str, literal: str) -> Match:
     if key not in _PROBED:
         if len(_PROBED) >= _MAX_PROBED:
             _PROBED.clear()
-        _PROBED[key] = _probe(engine, table, column, literal)
+        _PROBED[key] = _probe(engine, table, column, literal, _qualified(engine))
     return _PROBED[key]
 
 
-def _probe(engine: Engine, table: str, column: str, literal: str) -> Match:
+_QUALIFIED: dict[str, bool] = {}  # database path -> whether it names tables schema.table
+
+
+def _qualified(engine: Engine) -> bool:
+    if engine.path not in _QUALIFIED:
+        _QUALIFIED[engine.path] = qualified_names(engine)
+    return _QUALIFIED[engine.path]
+
+
+def _probe(engine: Engine, table: str, column: str, literal: str, qualified: bool) -> Match:
     col = exp.column(column, quoted=True)
     lit = exp.Literal.string(literal)
     for kind, cond in (
@@ -508,7 +522,7 @@ def _probe(engine: Engine, table: str, column: str, literal: str) -> Match:
         ("caseless", exp.EQ(this=exp.Lower(this=exp.Trim(this=col.copy())),
                             expression=exp.Lower(this=exp.Trim(this=lit.copy())))),
     ):
-        sql = (exp.select(col.copy()).from_(exp.table_(table, quoted=True)).where(cond).limit(1)
+        sql = (exp.select(col.copy()).from_(table_expr(table, qualified)).where(cond).limit(1)
                .sql(dialect=engine.dialect))
         try:
             rows = engine.execute(sql, timeout=PROBE_TIMEOUT_S, max_rows=1).rows
@@ -603,7 +617,7 @@ def owner(col: exp.Column, scope: Scope, schema: Schema) -> tuple[str, str]:
         if col.table and alias.lower() != col.table.lower():
             continue
         if isinstance(node, exp.Table):
-            t = schema.table(node.name)
+            t = schema.table_of(node)
             if t is not None and t.column(col.name) is not None:
                 candidates.append((alias, t.name))
         if col.table:
@@ -627,6 +641,13 @@ def _pairs(node: exp.Expression) -> Iterator[tuple[exp.Column, exp.Literal, Op]]
         for e in node.expressions:
             if isinstance(e, exp.Literal) and e.is_string:
                 yield node.this, e, "in"
+
+
+def _full_name(node: exp.Table, schema: Schema) -> str:
+    """The schema's name of the table ``node`` reads (``sales.orders`` where several schemas
+    are served), or the name as written when the schema has no such table."""
+    found = schema.table_of(node)
+    return found.name if found is not None else node.name
 
 
 def comparisons(tree: exp.Expression, schema: Schema) -> list[Comparison]:
@@ -655,7 +676,8 @@ def comparisons(tree: exp.Expression, schema: Schema) -> list[Comparison]:
                 continue
             alias, table = owner(col, scope, schema)
             sources = tuple(
-                (a, (s[1] if isinstance(s, tuple) else s).name) for a, s in _visible(scope)
+                (a, _full_name(s[1] if isinstance(s, tuple) else s, schema))
+                for a, s in _visible(scope)
                 if isinstance(s[1] if isinstance(s, tuple) else s, exp.Table))
             out.append(Comparison(col, lit, op, table, alias, scope.expression, sources))
     return out
