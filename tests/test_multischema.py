@@ -377,3 +377,13 @@ def test_value_index_and_probes_read_schema_dot_table(two_schemas, both):
     tree = parse("SELECT name FROM sales.customers AS c WHERE c.country = 'Frnace'", "duckdb")
     (cmp,) = comparisons(tree, both)
     assert (cmp.table, cmp.sources) == ("sales.customers", (("c", "sales.customers"),))
+
+
+def test_normalized_sql_respells_columns_of_schema_dot_table(both):
+    from xander.normalize import normalize
+
+    assert normalize("SELECT NAME FROM sales.customers WHERE COUNTRY = 'France'", "duckdb",
+                     both) == "SELECT name FROM sales.customers WHERE country = 'France'"
+    # a bare name only one schema has finds its table; hr and sales both have orders
+    assert normalize("SELECT FULL_NAME FROM staff", "duckdb", both) == \
+        "SELECT full_name FROM staff"

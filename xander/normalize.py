@@ -176,10 +176,25 @@ def _catalog(schema: Any) -> _Catalog | None:
     if schema is None:
         return None
     if isinstance(schema, Mapping):
-        items = [(str(t), list(cols)) for t, cols in schema.items()]
+        items = [(str(t), str(t), list(cols)) for t, cols in schema.items()]
     else:  # xander.schema.Schema (duck-typed so this module stays below the schema layer)
-        items = [(t.name, [c.name for c in t.columns]) for t in schema.tables]
-    return {t.lower(): (t, {str(c).lower(): str(c) for c in cols}) for t, cols in items}
+        items = [(t.name, t.bare_name, [c.name for c in t.columns]) for t in schema.tables]
+    catalog = {key.lower(): (bare, {str(c).lower(): str(c) for c in cols})
+               for key, bare, cols in items}
+    # with several schemas (keys "sales.orders"), a bare name finds a table only one schema has
+    bare_keys: dict[str, list[str]] = {}
+    for key, bare, _ in items:
+        if key.lower() != bare.lower():
+            bare_keys.setdefault(bare.lower(), []).append(key.lower())
+    for bare, keys in bare_keys.items():
+        if len(keys) == 1 and bare not in catalog:
+            catalog[bare] = catalog[keys[0]]
+    return catalog
+
+
+def _table_key(node: exp.Table) -> str:
+    """The catalog key of a table reference: ``sales.orders`` when qualified, else the name."""
+    return f"{node.db}.{node.name}".lower() if node.db else node.name.lower()
 
 
 def _output_names(query: exp.Expr, alias: exp.Expr | None) -> frozenset[str] | None:
@@ -216,7 +231,7 @@ def _level(scope: Scope, catalog: _Catalog | None, ctes: dict[str, exp.CTE]) -> 
                 cols = _output_names(cte.this, cte.args.get("alias"))
                 sources.append(_Source(item.alias_or_name.lower(), item, "cte", cols))
             else:
-                known = catalog.get(name) if catalog is not None else None
+                known = catalog.get(_table_key(item)) if catalog is not None else None
                 cols = frozenset(known[1]) if known else None
                 sources.append(_Source(item.alias_or_name.lower(), item, "table", cols))
         elif isinstance(item, exp.Subquery):
@@ -460,7 +475,7 @@ def _rename(
             col.set("table", exp.to_identifier(src.new or _spelled_table(src, catalog, caseless)))
         else:
             col.set("table", None)
-        spelled = catalog.get(src.node.name.lower()) if catalog and src.kind == "table" else None
+        spelled = catalog.get(_table_key(src.node)) if catalog and src.kind == "table" else None
         if caseless and spelled and isinstance(col.this, exp.Identifier):
             col.this.set("this", spelled[1].get(col.name.lower(), col.name))
     for level in analysis.levels.values():
@@ -479,7 +494,7 @@ def _rename(
 
 
 def _spelled_table(src: _Source, catalog: _Catalog | None, caseless: bool) -> str:
-    known = catalog.get(src.node.name.lower()) if catalog and caseless else None
+    known = catalog.get(_table_key(src.node)) if catalog and caseless else None
     return known[0] if known else src.node.name
 
 
