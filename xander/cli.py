@@ -18,9 +18,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DbOpt = Annotated[
-    Path,
-    typer.Option("--db", help="SQLite or DuckDB file, CSV/Parquet/JSON file, or folder of them."),
+DbOpt = Annotated[  # a str: a Path would turn postgresql://h/db into postgresql:/h/db
+    str,
+    typer.Option("--db", help="SQLite or DuckDB file, CSV/Parquet/JSON file or folder of them, "
+                              "or a postgresql:// URL."),
 ]
 ModelOpt = Annotated[
     str | None,
