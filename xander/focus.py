@@ -116,8 +116,8 @@ class Embedder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class FocusWeights:
-    """How the evidence adds up to a table's score (fitted on Spider train questions, see
-    ``benchmarks/focus_recall.py``)."""
+    """How the evidence adds up to a table's score: fitted on Spider train questions against
+    the merged train and dev databases (``benchmarks/results/focus_recall.md`` has the fit)."""
 
     table: float = 2.0
     """Per question term (times its idf) found in the table's own name."""
@@ -257,9 +257,9 @@ def _profile(schema: Schema) -> _Profile:
 
 def _question_terms(question: str, prof: _Profile, w: FocusWeights) -> dict[str, float]:
     """Schema terms the question names -> how surely: 1 for the term itself (or with an ``e``
-    the stem cut: 'voted' -> 'vote'), ``near`` for a near spelling, for a compound name holding
-    it ('language' in 'countrylanguage') and for an abbreviation it starts with ('indep' of
-    'independent'); two adjacent question words joined count when a name has them joined
+    the stem cut: 'voted' -> 'vote'), ``near`` for a near spelling, ``part`` for a compound name
+    holding it ('language' in 'countrylanguage') and for an abbreviation it starts with ('indep'
+    of 'independent'); two adjacent question words joined count when a name has them joined
     ('home town' -> 'hometown')."""
     words = [x for x in split_words(question) if x not in STOP_WORDS]
     found: dict[str, float] = {}
