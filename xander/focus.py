@@ -343,13 +343,27 @@ def score_tables(schema: Schema, question: str, *, index: ValueIndex | None = No
                  for i in order)
 
 
+_LAST_MENTIONS: list[tuple[ValueIndex, str, list[tuple[str, str, str]]]] = []
+
+
+def _mentions(index: ValueIndex, question: str) -> list[tuple[str, str, str]]:
+    """``index.mentions(question)`` (64 at most), kept for the last question: scoring the
+    tables and then their columns asks twice."""
+    for idx, q, hits in _LAST_MENTIONS:
+        if idx is index and q == question:
+            return hits
+    hits = index.mentions(question, limit=64)
+    _LAST_MENTIONS[:] = [(index, question, hits)]
+    return hits
+
+
 def _value_shares(schema: Schema, question: str,
                   index: ValueIndex) -> dict[int, tuple[float, list[str]]]:
     """Table position -> (its share of the values the question names, those values)."""
     position = {t.name.lower(): i for i, t in enumerate(schema.tables)}
     holders: dict[str, set[int]] = {}
     shown: dict[tuple[str, int], str] = {}
-    for table, _column, value in index.mentions(question, limit=64):
+    for table, _column, value in _mentions(index, question):
         i = position.get(table.lower())
         if i is None:
             continue
@@ -440,7 +454,7 @@ def _valued_columns(schema: Schema, question: str,
     if index is None:
         return {}
     out: dict[str, set[str]] = {}
-    for table, column, _ in index.mentions(question, limit=64):
+    for table, column, _ in _mentions(index, question):
         out.setdefault(table.lower(), set()).add(column.lower())
     return out
 
