@@ -26,7 +26,7 @@ from xander.lm.prompt_cache import PromptCache
 from xander.lm.registry import load_lm
 from xander.normalize import normalize
 from xander.paths import cache_dir
-from xander.prompts import CLOSE_FENCE, Prompt, build_prompt
+from xander.prompts import CLOSE_FENCE, Prompt, build_prompt, needs_focus
 from xander.schema import Schema
 from xander.scoring import Candidate
 from xander.select import Selection, choose
@@ -206,7 +206,9 @@ class Xander:
     def warm(self, question: str = "How many rows are there?") -> str:
         """Save the prompt state of this database ahead of time (``xander warm``): what
         ``prime`` did (``saved``, ``loaded``, ``held``; ``""`` when the backend keeps none)."""
-        prompt = build_prompt(self.lm, self.schema, Task(question), self.config.lm.max_schema_chars)
+        prompt = build_prompt(self.lm, self.schema, Task(question), self.config.lm.max_schema_chars,
+                              focus_method=self.config.lm.focus,
+                              focus_tables=self.config.lm.focus_tables)
         return self._prime(self.lm, prompt)
 
     @property
@@ -254,9 +256,16 @@ class Xander:
              lm: LM, on_event: Listener | None) -> Result:
         before = lm.stats()
         t0 = time.perf_counter()
-        hints = (value_hints(index_for(self.engine, schema), task.question,
-                             self.config.lm.value_hints) if self.config.lm.value_hints else [])
-        prompt = build_prompt(lm, schema, task, self.config.lm.max_schema_chars, hints)
+        lm_cfg = self.config.lm
+        # a schema over the budget is focused on the question's tables, with the value index;
+        # the checkers and repair still see the whole schema
+        focused = needs_focus(schema, lm_cfg.max_schema_chars, lm_cfg.focus)
+        index = index_for(self.engine, schema) if (focused or lm_cfg.value_hints) else None
+        hints = (value_hints(index, task.question, lm_cfg.value_hints)
+                 if lm_cfg.value_hints and index is not None else [])
+        prompt = build_prompt(lm, schema, task, lm_cfg.max_schema_chars, hints,
+                              index=index if focused else None, focus_method=lm_cfg.focus,
+                              focus_tables=lm_cfg.focus_tables)
         prompt_state = self._prime(lm, prompt)
         ctx = CheckContext(
             schema, self.engine, task, self.config.engine.timeout, self.config.engine.max_rows,
