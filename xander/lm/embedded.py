@@ -142,3 +142,40 @@ def ensure_embedded(key: str = DEFAULT_EMBEDDED) -> Path:
         tmp.unlink(missing_ok=True)
     stamp_file.write_text(json.dumps({**_stamp(target), "sha256": model.sha256}))
     return target
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    """Where one embedded model stands on this machine (``xander models``)."""
+
+    key: str
+    model: EmbeddedModel
+    parts_installed: int  # of model.parts: the chunk packages pip installed
+    verified: bool  # assembled in the cache and its SHA-256 checked (the stamp says so)
+
+    @property
+    def state(self) -> str:
+        if self.verified:
+            return "ready"
+        if self.parts_installed == self.model.parts:
+            return "installed (assembled on first use)"
+        if self.parts_installed:
+            return f"{self.parts_installed} of {self.model.parts} parts installed"
+        return "not installed"
+
+
+def model_status(key: str) -> ModelStatus:
+    """``key``'s parts and cache state, without hashing anything (cheap)."""
+    import importlib.util
+
+    model = EMBEDDED_MODELS[key]
+    installed = sum(importlib.util.find_spec(model.package.format(i=i)) is not None
+                    for i in range(1, model.parts + 1))
+    target = cache_dir() / "models" / model.filename
+    verified = False
+    try:
+        stamp = json.loads(target.with_suffix(".verified.json").read_text())
+        verified = target.is_file() and stamp == {**_stamp(target), "sha256": model.sha256}
+    except (OSError, ValueError):
+        pass
+    return ModelStatus(key, model, installed, verified)
