@@ -150,3 +150,16 @@ DROPPED = {
     "percentage": ("percentage", "percent", "ratio", "proportion"),
 }
 DROPPED_DIRECTION = {"under": "<"}
+
+
+#: English words that carry no name: the base of the stop lists of ``values`` (which words
+#: never name a value) and ``focus`` (which words say nothing about a table).
+STOP_WORDS = frozenset("""
+a about above after all also am an and any are as at be been before being below between both
+but by can could did do does doing done each either every few for from had has have having he
+her here hers him his how i if in into is it its itself me more most my no nor not of off on
+once only or other our out over own same she should so some such than that the their them then
+there these they this those through to too under until up very was we were what when where
+which while who whom whose why will with would you your yours
+list show give find return tell display
+""".split())

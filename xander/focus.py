@@ -37,20 +37,15 @@ from typing import Protocol
 import networkx as nx
 from rapidfuzz import fuzz, process
 
+from xander import cue_words
 from xander.engines import ForeignKey
 from xander.schema import Schema, Table
 from xander.values import ColumnValues, ValueIndex, normalize
 
 #: words that say nothing about which table a question needs
-STOP_WORDS = frozenset("""
-a about above after all also am an and any are as at be been before being below between both
-but by can could did do does doing done each either every few for from had has have having he
-her here hers him his how i if in into is it its itself me more most my no nor not of off on
-once only or other our out over own same she should so some such than that the their them then
-there these they this those through to too under until up very was we were what when where
-which while who whom whose why will with would you your yours
-list show give find return tell display many much please order sort descending ascending
-least greatest also different distinct whole respectively one two three ha
+STOP_WORDS = cue_words.STOP_WORDS | frozenset("""
+many much please order sort descending ascending least greatest also different distinct whole
+respectively one two three ha
 """.split())
 
 _SPLIT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")

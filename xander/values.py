@@ -40,7 +40,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from xander import paths
+from xander import cue_words, paths
 from xander.engines import Engine
 from xander.errors import QueryError
 from xander.schema import Schema, qualified_names, table_expr
@@ -62,15 +62,8 @@ MatchKind = Literal["exact", "caseless", "fuzzy", "none", "unknown"]
 Hit = tuple[str, str, str]  # (table, column, stored value)
 
 #: words that never name a value on their own, nor start or end a phrase that does
-STOP_WORDS = frozenset("""
-a about above after all also am an and any are as at be been before being below between both
-but by can could did do does doing done each either every few for from had has have having he
-her here hers him his how i if in into is it its itself me more most my no nor not of off on
-once only or other our out over own same she should so some such than that the their them then
-there these they this those through to too under until up very was we were what when where
-which while who whom whose why will with would you your yours
-list show give find return tell display name names number count many much total average
-value values
+STOP_WORDS = cue_words.STOP_WORDS | frozenset("""
+name names number count many much total average value values
 """.split())
 _TEXT_TYPE = re.compile(r"CHAR|CLOB|TEXT|STRING|ENUM", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
