@@ -609,3 +609,31 @@ def test_hostile_inputs_get_plain_answers(shop, reader_url, unchanged):
         lines = ["| input | what xander says |", "|---|---|"]
         lines += [f"| {a} | {b.replace('|', '&#124;')} |" for a, b in rows]
         Path(out).write_text("\n".join(lines) + "\n")
+
+
+def test_an_average_of_a_text_column_is_repaired_to_numbers(pg_server):
+    """PostgreSQL has no avg(text) (SQLite reads the digits): the repair casts the argument."""
+    from xander.checkers import CheckContext
+    from xander.checkers.execution import ExecutionChecker
+    from xander.repair import repairs_for
+    from xander.schema import Schema
+    from xander.scoring import Candidate
+    from xander.task import Task
+
+    pg_server.psql("DROP DATABASE IF EXISTS xander_numeric")
+    pg_server.psql("CREATE DATABASE xander_numeric")
+    pg_server.psql("CREATE TABLE dogs (id BIGINT PRIMARY KEY, age TEXT); "
+                   "INSERT INTO dogs VALUES (1, '2'), (2, '5')", dbname="xander_numeric")
+    engine = open_engine(pg_server.url("xander_numeric"))
+    try:
+        ctx = CheckContext(Schema.from_engine(engine), engine, Task("average age of dogs?"))
+        sql = "SELECT AVG(age) FROM dogs"
+        diags = ExecutionChecker().check(sql, ctx)
+        assert [d.code for d in diags] == ["engine-error"]
+        assert re.search(POSTGRES.error_patterns["text-aggregate"], diags[0].message)
+        ((fixed, what),) = repairs_for(Candidate(sql, diagnostics=tuple(diags)), ctx)
+        assert (fixed, what) == ("SELECT AVG(CAST(age AS DOUBLE PRECISION)) FROM dogs",
+                                 "avg of age as a number")
+        assert engine.execute(fixed).rows == ((3.5,),)
+    finally:
+        engine.close()

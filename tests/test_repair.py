@@ -122,9 +122,37 @@ def test_ambiguous_rule_needs_the_engine_pattern(tmp_path, monkeypatch):
     assert repairs_for(cand, ctx) == []
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_an_average_of_a_text_column_is_taken_as_numbers_where_the_engine_refuses_it(
+        tmp_path, engine):
+    """SQLite averages a text column's digits; DuckDB refuses, and the repair casts."""
+    path = _two_tables(tmp_path, engine)
+    if engine == "duckdb":
+        import duckdb
+
+        con = duckdb.connect(str(path))
+    else:
+        import sqlite3
+
+        con = sqlite3.connect(path)
+    con.execute("CREATE TABLE dogs (id INTEGER PRIMARY KEY, age VARCHAR)")
+    con.execute("INSERT INTO dogs VALUES (1, '2'), (2, '5')")
+    con.commit()
+    con.close()
+    cand, ctx = _failed("SELECT AVG(age) FROM dogs", path)
+    if engine == "sqlite":
+        assert cand.diagnostics == ()  # nothing to repair: SQLite reads the digits
+        assert ctx.engine.execute(cand.sql).rows == ((3.5,),)
+        return
+    assert [d.code for d in cand.diagnostics] == ["engine-error"], cand.diagnostics
+    ((fixed, what),) = repairs_for(cand, ctx)
+    assert (fixed, what) == ("SELECT AVG(CAST(age AS DOUBLE)) FROM dogs", "avg of age as a number")
+    assert ctx.engine.execute(fixed).rows == ((3.5,),)
+
+
 def test_every_rule_declares_what_it_answers():
-    assert [rule.name for rule in RULES] == ["link", "ambiguous", "literal", "values", "order",
-                                                "swap"]
+    assert [rule.name for rule in RULES] == ["link", "ambiguous", "numeric", "literal", "values",
+                                             "order", "swap"]
     for rule in RULES:
         assert isinstance(rule.answers, frozenset) and rule.answers
 

@@ -132,6 +132,8 @@ DUCKDB = register(EngineProfile(
         "not-grouped":
             r'column "(?P<name>[^\n]+?)" must appear in the GROUP BY clause or must be part '
             r"of an aggregate function",
+        "text-aggregate":
+            r"No function matches the given name and argument types '(?P<name>\w+)\(VARCHAR\)'",
     },
 ))
 DUCKDB_FILES = register(replace(

@@ -172,6 +172,9 @@ POSTGRES = register(EngineProfile(
         "not-grouped":
             r'column "(?P<name>[^"\n]+)" must appear in the GROUP BY clause or be used in an '
             r"aggregate function",
+        # avg/sum of a text column (SQLite would read its digits): the name is the function
+        "text-aggregate":
+            r"function (?P<name>\w+)\((?:text|character varying|character)\) does not exist",
     },
     named_schemas=True,
     priority=5,  # a URL is never a file: ask before anything touches the file system

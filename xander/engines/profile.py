@@ -66,7 +66,8 @@ class EngineProfile:
     """Regular expressions (for ``re.search``) over the engine's error text, each with a
     ``name`` group, by kind: ``ambiguous-column`` (an unqualified column several tables have),
     ``no-such-column``, ``no-such-table``, ``not-grouped`` (a column neither grouped nor
-    aggregated).  A kind the engine never reports is absent."""
+    aggregated), ``text-aggregate`` (an aggregate, the ``name``, refused on a text column that
+    SQLite would read as numbers).  A kind the engine never reports is absent."""
     named_schemas: bool = False
     """The database has named schemas that ``--schema`` chooses among (PostgreSQL, DuckDB): the
     opener takes ``schemas=``, and with more than one, tables are named ``schema.table``."""

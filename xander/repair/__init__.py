@@ -9,6 +9,8 @@ keep their exact case.  ``RULES`` runs in order; each declares the diagnostic co
   along foreign keys or taking the closest name (``xander.repair.link``);
 - ``ambiguous`` (engine error): an unqualified column several tables have is qualified with the
   first one, read from the error text through the engine profile;
+- ``numeric`` (engine error): an aggregate of a text column holding numbers, which PostgreSQL
+  and DuckDB refuse, gets its argument cast to a number;
 - ``literal`` (empty result): a string literal compared to a column is replaced by the column's
   value that equals it ignoring case;
 - with example rows only (they say what the answer must contain): ``order`` flips ASC/DESC,
@@ -28,6 +30,7 @@ from xander.repair.base import Fix, Rule, join_along
 from xander.repair.examples import FlipOrder, SwapOperator
 from xander.repair.link import LinkRepair, link_repairs
 from xander.repair.literal import LiteralCase
+from xander.repair.numeric import TextAsNumber
 from xander.repair.values import ValueRepair
 
 if TYPE_CHECKING:  # only for annotations: repair sits below the checkers
@@ -39,7 +42,8 @@ __all__ = ["MAX_REPAIRS", "RULES", "Fix", "Rule", "join_along", "link_repairs", 
 MAX_REPAIRS = 4  # repairs_for returns at most twice this many
 
 RULES: tuple[Rule, ...] = (
-    LinkRepair(), QualifyAmbiguous(), LiteralCase(), ValueRepair(), FlipOrder(), SwapOperator(),
+    LinkRepair(), QualifyAmbiguous(), TextAsNumber(), LiteralCase(), ValueRepair(), FlipOrder(),
+    SwapOperator(),
 )
 
 
