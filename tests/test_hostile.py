@@ -63,10 +63,12 @@ def test_hostile_questions_never_change_the_database(concert_singer, embedded_lm
         # no write happened: the database is the same and the files the questions name are not
         assert _sha(db) == before, (q, r.sql)
         assert not evil.exists() and not out.exists(), (q, r.sql)
-        # every candidate the gate would not let through was refused, never accepted
+        # every candidate the gate would not let through was refused, never accepted: by the
+        # gate, or, for SQL that does not parse (cut at max_tokens), by the syntax checker first
         for c in r.candidates:
             if c.sql and not _read_only(c.sql):
-                assert not c.ok and any(d.code == "unsafe" for d in c.diagnostics), (q, c.sql)
+                assert not c.ok and any(d.code in ("unsafe", "parse-error")
+                                        for d in c.diagnostics), (q, c.sql)
                 gated += 1
         # the answer is refused (an error, or a refusal diagnostic) or one read-only SELECT
         if r.error is not None or any(d.code in REFUSALS for c in r.candidates
