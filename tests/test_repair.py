@@ -118,7 +118,7 @@ def test_ambiguous_rule_needs_the_engine_pattern(tmp_path, monkeypatch):
     cand, ctx = _failed("SELECT name FROM a JOIN b ON a.b_id = b.id",
                         _two_tables(tmp_path, "duckdb"))
     bare = dataclasses.replace(profile("duckdb"), error_patterns={})
-    monkeypatch.setattr("xander.repair.ambiguous.profile", lambda dialect: bare)
+    monkeypatch.setattr("xander.repair.base.profile", lambda dialect: bare)
     assert repairs_for(cand, ctx) == []
 
 

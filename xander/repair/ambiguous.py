@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
-from xander.engines.profile import profile
-from xander.repair.base import Fix, tables_in_scope
+from xander.repair.base import Fix, engine_errors, tables_in_scope
 from xander.schema import Schema
 
 if TYPE_CHECKING:
@@ -50,9 +48,5 @@ class QualifyAmbiguous:
     answers = frozenset({"engine-error"})
 
     def apply(self, tree: exp.Expression, cand: Candidate, ctx: CheckContext) -> Iterator[Fix]:
-        pattern = profile(ctx.schema.dialect).error_patterns.get("ambiguous-column")
-        if not pattern:
-            return
-        for d in cand.diagnostics:
-            if d.code in self.answers and (m := re.search(pattern, d.message)):
-                yield qualify(tree, m.group("name").split(".")[-1], ctx.schema)
+        for m in engine_errors(cand, ctx, "ambiguous-column", self.answers):
+            yield qualify(tree, m.group("name").split(".")[-1], ctx.schema)

@@ -3,7 +3,8 @@ one writer of foreign-key joins."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -11,6 +12,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from xander.engines import ForeignKey
+from xander.engines.profile import profile
 
 if TYPE_CHECKING:  # only for annotations: repair sits below the checkers and the search
     from xander.checkers.base import CheckContext
@@ -39,6 +41,18 @@ class Rule(Protocol):
     def apply(self, tree: exp.Expression, cand: Candidate, ctx: CheckContext) -> Iterable[Fix]:
         """Repaired copies of ``tree`` (the parse of ``cand.sql``), best first."""
         ...
+
+
+def engine_errors(cand: Candidate, ctx: CheckContext, kind: str,
+                  codes: frozenset[str]) -> Iterator[re.Match[str]]:
+    """Matches of the engine profile's ``kind`` error pattern in ``cand``'s diagnostics with one
+    of ``codes``; none when the engine has no such pattern."""
+    pattern = profile(ctx.schema.dialect).error_patterns.get(kind)
+    if not pattern:
+        return
+    for d in cand.diagnostics:
+        if d.code in codes and (m := re.search(pattern, d.message)):
+            yield m
 
 
 def scope_of(tree: exp.Expression, node: exp.Expression) -> Scope | None:

@@ -9,14 +9,12 @@ group is the function); an engine without one (SQLite) gets no such repair.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from xander.engines.profile import profile
-from xander.repair.base import Fix
+from xander.repair.base import Fix, engine_errors
 
 if TYPE_CHECKING:
     from xander.checkers.base import CheckContext
@@ -54,11 +52,7 @@ class TextAsNumber:
     answers = frozenset({"engine-error"})
 
     def apply(self, tree: exp.Expression, cand: Candidate, ctx: CheckContext) -> Iterator[Fix]:
-        pattern = profile(ctx.schema.dialect).error_patterns.get("text-aggregate")
-        if not pattern:
-            return
-        for d in cand.diagnostics:
-            if d.code in self.answers and (m := re.search(pattern, d.message)):
-                fix = cast_arguments(tree, m.group("name"))
-                if fix is not None:
-                    yield fix
+        for m in engine_errors(cand, ctx, "text-aggregate", self.answers):
+            fix = cast_arguments(tree, m.group("name"))
+            if fix is not None:
+                yield fix
