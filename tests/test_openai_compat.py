@@ -486,8 +486,11 @@ def test_ask_through_the_server(llama_server, concert_singer):
 def test_bench_through_the_server(llama_server, tmp_path):
     _spider_or_skip()
     out = tmp_path / "run.jsonl"
+    # One small schema (concert_singer, ~650 prompt tokens): the server re-evaluates each prompt,
+    # and the seeded sample's large schemas made this test take minutes.
     proc = run_cli("bench", "--data", str(SPIDER), "--mode", "greedy", "--limit", "6",
-                   "--out", str(out), "--model", f"openai:{llama_server}")
+                   "--db-filter", "concert_singer", "--out", str(out),
+                   "--model", f"openai:{llama_server}")
     assert proc.returncode == 0, proc.stderr
     from xander.bench.runner import read_records
 
@@ -508,7 +511,8 @@ def test_killed_server_stops_the_bench_and_a_rerun_resumes(tmp_path):
     log = tmp_path / "server.log"
     out = tmp_path / "run.jsonl"
     cmd = [sys.executable, "-m", "xander.cli", "bench", "--data", str(SPIDER), "--mode",
-           "greedy", "--limit", "12", "--out", str(out), "--model", f"openai:{url}"]
+           "greedy", "--limit", "12", "--db-filter", "concert_singer", "--out", str(out),
+           "--model", f"openai:{url}"]
     server = _start_server(path, port, log)
     try:
         bench = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
