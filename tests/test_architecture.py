@@ -21,7 +21,7 @@ FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"checkers", "repair", "select"}),
     frozenset({"search", "greedy"}),
     frozenset({"api"}),
-    frozenset({"cli", "bench", "service"}),
+    frozenset({"cli", "shell", "bench", "service"}),
 )
 FLOOR = {room: i for i, rooms in enumerate(FLOORS) for room in rooms}
 

@@ -269,6 +269,31 @@ def schema(
 
 
 @app.command()
+def shell(
+    db: DbOpt,
+    model: ModelOpt = None,
+    model_name: ModelNameOpt = None,
+    greedy: Annotated[bool, typer.Option("--greedy", help="Start in greedy mode (.greedy "
+                                         "toggles it).")] = False,
+    show_rows: Annotated[int, typer.Option("--show-rows", help="Rows to print per answer.")] = 20,
+    schema_names: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Ask questions about the database one after another, with the model loaded once
+    (.help lists the commands; Ctrl-C stops a question, Ctrl-D ends the session)."""
+    from xander.api import Xander
+    from xander.shell import Shell
+
+    cfg = _config(config, lm={"model": _model_spec(model, model_name)})
+    x = Xander(db, model=cfg.lm.model, config=cfg, schemas=_schemas(schema_names))
+    try:
+        code = Shell(x, show_rows=show_rows, greedy=greedy or cfg.search.mode == "greedy").run()
+    finally:
+        x.close()
+    raise typer.Exit(code)
+
+
+@app.command()
 def serve(
     db: Annotated[
         list[str],
