@@ -15,8 +15,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -33,11 +33,12 @@ SIX = re.compile(r"[│|]\s*6\s*[│|]")  # the one cell of the count's table
 
 
 class Terminal:
-    """One command in a tmux session of its own server (``-L``: a fresh environment, nothing
-    shared with other tmux users), 200 columns by 50 lines."""
+    """One command in a tmux session of its own server (``-S``: its own socket, a fresh
+    environment, nothing shared with other tmux users), 200 columns by 50 lines."""
 
     def __init__(self, command: str, env: dict[str, str]) -> None:
-        self.socket = f"xander-test-{uuid.uuid4().hex[:12]}"
+        self._dir = tempfile.mkdtemp(prefix="xander-tmux-")  # short: a socket path is <108 bytes
+        self.socket = os.path.join(self._dir, "socket")
         self.env = env
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         # the exit code is printed, and the pane kept a while, so a test can read it
@@ -46,7 +47,7 @@ class Terminal:
         self._tmux("new-session", "-d", "-s", "shell", "-x", "200", "-y", "50", script)
 
     def _tmux(self, *args: str) -> str:
-        out = subprocess.run([TMUX, "-L", self.socket, "-f", "/dev/null", *args],
+        out = subprocess.run([TMUX, "-S", self.socket, "-f", "/dev/null", *args],
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
         return out.stdout
@@ -90,7 +91,8 @@ class Terminal:
         return self.screen().rstrip().splitlines()[-1]
 
     def close(self) -> None:
-        subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+        subprocess.run([TMUX, "-S", self.socket, "kill-server"], capture_output=True, timeout=30)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 @pytest.fixture
