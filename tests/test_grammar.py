@@ -646,3 +646,31 @@ def test_constraint_carries_both_forms() -> None:
     assert g.viable("SELECT T1.Name N") and g.viable("SELECT T1.Nam")
     assert g.viable("SELECT T1.Name FROM singer AS T1\n```")
 
+
+
+def test_the_search_grammar_table_is_saved_and_a_bad_file_is_rebuilt(tmp_path, monkeypatch):
+    """A fresh process loads the LALR table from the cache root instead of building it (about
+    half a second); a truncated file is rebuilt and rewritten, and both parsers agree."""
+    monkeypatch.setenv("XANDER_CACHE", str(tmp_path))
+    prefix_module._compile.cache_clear()
+    try:
+        built = PrefixChecker()
+        (saved,) = (tmp_path / "grammars").glob("*.lalr")
+        prefix_module._compile.cache_clear()
+        loaded = PrefixChecker()  # from the file
+        saved.write_bytes(saved.read_bytes()[:100])  # a torn write
+        prefix_module._compile.cache_clear()
+        rebuilt = PrefixChecker()
+        with saved.open("rb") as f:  # rewritten whole
+            assert Lark.load(f).lexer_conf.terminals
+        assert not list((tmp_path / "grammars").glob(".*.tmp"))
+        texts = ["SELECT na", "SELECT a FROM t WHERE", "select a from t where b", "FROM t",
+                 "SELECT COUNT(*) FROM singer GROUP", "SELECT 'it''s", "SELECT a FROM t t2 t3"]
+        for checker in (loaded, rebuilt):
+            assert [checker.viable(t) for t in texts] == [built.viable(t) for t in texts]
+            assert [checker.complete(t) for t in texts] == [built.complete(t) for t in texts]
+        prefix_module._compile.cache_clear()
+        PrefixChecker.for_schema({"singer": ["Name"]})  # specialised: kept in memory only
+        assert len(list((tmp_path / "grammars").glob("*.lalr"))) == 1
+    finally:
+        prefix_module._compile.cache_clear()

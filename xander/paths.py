@@ -1,8 +1,8 @@
 """Where xander keeps what it builds: one cache root, one folder per kind.
 
 The root is ``$XANDER_CACHE``, else ``$XDG_CACHE_HOME/xander``, else ``~/.cache/xander``; the
-kinds are ``models`` (embedded GGUF files), ``values`` (value indexes) and ``prompts`` (saved
-prompt states).
+kinds are ``models`` (embedded GGUF files), ``values`` (value indexes), ``prompts`` (saved
+prompt states) and ``grammars`` (the search grammar's parse table).
 
 >>> str(cache_dir("values", {"XANDER_CACHE": "/c"}))
 '/c/values'

@@ -11,6 +11,8 @@ a time.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import string
 from collections.abc import Collection, Mapping, Sequence
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from xander.errors import SchemaError
 from xander.grammar.text import load_grammar, specialize
+from xander.paths import cache_dir
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -44,10 +47,36 @@ _END = "$END"
 
 @lru_cache(maxsize=32)
 def _compile(grammar: str) -> Lark:
-    """Lark's LALR(1) parser with the basic lexer (so every keyword is reserved everywhere)."""
-    from lark import Lark
+    """Lark's LALR(1) parser with the basic lexer (so every keyword is reserved everywhere).
 
-    return Lark(grammar, parser="lalr", lexer="basic")
+    Building the table takes about half a second, which a fresh ``xander ask`` would pay every
+    time: the base grammar's table (the one the search checks with) is saved under the cache
+    root (``grammars/``, keyed by the grammar text and Lark's version, written atomically) and
+    loaded from there; a file that does not load is rebuilt.  Schema-specialised grammars
+    (constrained greedy decoding) are built in memory only, so the folder does not grow."""
+    import lark
+
+    if grammar != load_grammar():
+        return lark.Lark(grammar, parser="lalr", lexer="basic")
+    key = hashlib.sha256(f"{lark.__version__}\0{grammar}".encode()).hexdigest()[:24]
+    path = cache_dir("grammars") / f"{key}.lalr"
+    try:
+        with path.open("rb") as f:
+            return lark.Lark.load(f)
+    except FileNotFoundError:
+        pass
+    except Exception:  # noqa: BLE001 - truncated, corrupt or from another Lark: rebuild it
+        path.unlink(missing_ok=True)
+    parser = lark.Lark(grammar, parser="lalr", lexer="basic")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as f:
+            parser.save(f)
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache: build it every time
+        pass
+    return parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +143,7 @@ class PrefixChecker:
             self._actions[state], self._gotos[state] = acts, gotos
         self._start: tuple[int, ...] = (conf.start_state,)
         self._end_state = conf.end_state
-        self._lexer = _Lexer(self.parser.terminals, set(self.parser.ignore_tokens))
+        self._lexer = _Lexer(self.parser.lexer_conf.terminals, set(self.parser.lexer_conf.ignore))
         self._anchors: dict[str, tuple[int, ...]] = {"": self._start}
 
     @classmethod
