@@ -48,6 +48,16 @@ def ask(db: Path, question: str, cache: Path, cores: str | None) -> tuple[float,
         return seconds, {"sql": "", "error": (out.stderr or "no output").strip()[-300:]}
 
 
+def cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    names = [line.split(":", 1)[1].strip() for line in text.splitlines()
+             if line.startswith("model name")]
+    return f"{names[0] if names else 'unknown CPU'}, {os.cpu_count()} cores on the machine"
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
@@ -69,6 +79,7 @@ def main() -> None:
     cache = Path(tempfile.mkdtemp(prefix="xander-latency-"))
     (cache / "models").symlink_to(cache_dir("models").resolve(), target_is_directory=True)
     rows = []
+    (out_dir / "runs.jsonl").write_text("")
     try:
         for ex in examples:
             shutil.rmtree(cache / "prompts", ignore_errors=True)  # cold: nothing saved
@@ -81,29 +92,47 @@ def main() -> None:
                                              res.get("sql") or "SELECT NULL WHERE 0").correct
                 finally:
                     engine.close()
+                timings, tokens = res.get("timings") or {}, res.get("lm_tokens") or {}
                 record[phase] = {"seconds": seconds, "sql": res.get("sql", ""),
                                  "correct": ok, "error": res.get("error"),
                                  "prompt_state": res.get("prompt_state", ""),
                                  "stop_reason": res.get("stop_reason", ""),
-                                 "lm_seconds": (res.get("timings") or {}).get("lm")}
+                                 "lm_seconds": timings.get("lm"),
+                                 "prime_seconds": timings.get("prime", 0.0),
+                                 "answer_seconds": timings.get("total"),
+                                 "prompt_tokens": tokens.get("prompt", 0),
+                                 "evaluated_tokens": tokens.get("evaluated", 0),
+                                 "expansions": res.get("expansions", 0)}
             rows.append(record)
+            with (out_dir / "runs.jsonl").open("a") as f:
+                f.write(json.dumps(record) + "\n")
             print(f"{ex.id}: cold {record['cold']['seconds']:.1f}s warm "
                   f"{record['warm']['seconds']:.1f}s", flush=True)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    (out_dir / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     lines = [f"# Fresh-process latency: {args.name}", "",
              f"- command: `python benchmarks/latency.py {' '.join(sys.argv[1:])}`",
              (f"- {len(rows)} seeded Spider dev questions (seed {args.seed}), each a new "
               "`xander ask --json` process, cold then warm prompt cache"),
-             f"- cores: {args.cores or 'all'}; commit: {commit}", "",
-             "| cache | median s | p90 s | empty answers | EX |", "|---|---:|---:|---:|---:|"]
+             f"- cores: {args.cores or 'all'} ({cpu_model()}); commit: {commit}",
+             ("- seconds: wall clock of the whole process (start, imports, model load, prompt, "
+              "search, printing); 'beyond the prompt' subtracts the time the process spent "
+              "evaluating and saving (cold) or loading (warm) the shared prompt prefix"), "",
+             ("| cache | median s | p90 s | median s beyond the prompt | p90 s beyond the prompt "
+              "| within prompt + 2 s | median prompt tokens | empty answers | deadline stops "
+              "| EX |"), "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for phase in ("cold", "warm"):
-        secs = [r[phase]["seconds"] for r in rows]
-        empty = sum(not r[phase]["sql"] for r in rows)
-        ex_ = sum(bool(r[phase]["correct"]) for r in rows) / max(1, len(rows))
+        runs = [r[phase] for r in rows]
+        secs = [r["seconds"] for r in runs]
+        beyond = [r["seconds"] - r["prime_seconds"] for r in runs]
+        within = sum(b <= 2.0 for b in beyond) / max(1, len(runs))
+        empty = sum(not r["sql"] for r in runs)
+        deadline = sum(str(r["stop_reason"]).startswith("deadline") for r in runs)
+        ex_ = sum(bool(r["correct"]) for r in runs) / max(1, len(runs))
+        tokens = statistics.median(r["prompt_tokens"] for r in runs)
         lines.append(f"| {phase} | {statistics.median(secs):.2f} | {pct(secs, 0.9):.2f} | "
-                     f"{empty} | {ex_:.3f} |")
+                     f"{statistics.median(beyond):.2f} | {pct(beyond, 0.9):.2f} | "
+                     f"{within:.0%} | {tokens:.0f} | {empty} | {deadline} | {ex_:.3f} |")
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

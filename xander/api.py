@@ -266,7 +266,9 @@ class Xander:
         prompt = build_prompt(lm, schema, task, lm_cfg.max_schema_chars, hints,
                               index=index if focused else None, focus_method=lm_cfg.focus,
                               focus_tables=lm_cfg.focus_tables)
+        t_prime = time.perf_counter()
         prompt_state = self._prime(lm, prompt)
+        prime_s = time.perf_counter() - t_prime
         ctx = CheckContext(
             schema, self.engine, task, self.config.engine.timeout, self.config.engine.max_rows,
             self.engine.allowed_files,
@@ -317,6 +319,7 @@ class Xander:
             timings={
                 "total": total,
                 "prepare": t0 - start,
+                "prime": prime_s,  # the shared prompt prefix evaluated (and saved) or loaded
                 "lm": after.seconds - before.seconds,
                 "checkers": checker_s,
                 **{f"checker:{k}": v for k, v in ctx.seconds.items()},

@@ -47,6 +47,15 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return logits - (m + np.log(np.exp(logits - m).sum()))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (``taskset``, a container's cpuset), not the machine's:
+    two threads pinned to one core take turns and run slower than one."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count() or 2
+
+
 class LlamaCppLM:
     """A GGUF model run in-process by llama.cpp on the CPU."""
 
@@ -83,7 +92,7 @@ class LlamaCppLM:
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_batch=n_batch,
-                n_threads=n_threads or int(os.environ.get("XANDER_THREADS", "0")) or os.cpu_count() or 2,
+                n_threads=n_threads or int(os.environ.get("XANDER_THREADS", "0")) or usable_cores(),
                 logits_all=False,
                 verbose=False,
             )
