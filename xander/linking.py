@@ -15,7 +15,9 @@ table, is an ``unknown-table`` whose message names the tables it could mean.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
@@ -30,7 +32,8 @@ from xander.schema import Schema
 class LinkProblem:
     """An identifier that does not resolve.  ``node`` is the offending sqlglot node."""
 
-    kind: str  # "unknown-table" | "unknown-column" | "unknown-alias" | "duplicate-alias"
+    kind: str  # "unknown-table" | "unknown-column" | "unknown-alias" | "duplicate-alias" |
+    # "ambiguous-case" (an unquoted name that folds to no name but reaches several ignoring case)
     name: str  # the table, alias or column name
     qualifier: str = ""  # the alias a column was qualified with
     table: str = ""  # the table that qualifier points to, when known
@@ -38,6 +41,9 @@ class LinkProblem:
     hint: str = ""  # what the name may have meant (an unknown table of several schemas)
 
     def message(self) -> str:
+        if self.kind == "ambiguous-case":
+            return (f"{self.name} reads as {folded(self.name)}, which the schema lacks; it has "
+                    f"{self.hint}: quote the one meant")
         if self.kind == "unknown-table":
             return f"no table named {self.name!r}" + (f" ({self.hint})" if self.hint else "")
         if self.kind == "duplicate-alias":
@@ -195,6 +201,10 @@ def link(expr: exp.Expression, schema: Schema, *, final: bool = True) -> list[Li
                 continue
             if final:
                 problems.append(LinkProblem("unknown-column", name, node=col))
+    if folds_names(schema):
+        problems += [LinkProblem("ambiguous-case", a.written, a.qualifier, node=a.node,
+                                 hint=" and ".join(f'"{o}"' for o in a.options))
+                     for a in _Speller(schema).run(expr).ambiguous if final or a.sure]
     return problems
 
 
@@ -205,3 +215,265 @@ def parse(sql: str, dialect: str) -> exp.Expression | None:
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, RecursionError, ValueError):
         return None
     return trees[0] if len(trees) == 1 else None
+
+
+# -- names as the schema spells them, where unquoted names fold (PostgreSQL) --------------------
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def folded(name: str) -> str:
+    """``name`` as PostgreSQL reads it unquoted: its ASCII letters in lower case.
+
+    >>> folded("Singer_ID"), folded("Ärger")
+    ('singer_id', 'Ärger')
+    """
+    return name.translate(_ASCII_LOWER)
+
+
+def _schema_names(schema: Schema) -> Iterable[str]:
+    yield from schema.schemas
+    for t in schema.tables:
+        yield t.bare_name
+        yield from (c.name for c in t.columns)
+
+
+def folds_names(schema: Schema) -> bool:
+    """Whether spelling can change a query on ``schema``: its engine folds unquoted names to
+    lower case (``caseless_names`` is False) and some name of it is not its own fold.
+
+    >>> from xander.schema import Column, Table
+    >>> t = Table("Singer", (Column("Name"),))
+    >>> folds_names(Schema((t,), "postgres")), folds_names(Schema((t,), "sqlite"))
+    (True, False)
+    >>> folds_names(Schema((Table("singer", (Column("name"),)),), "postgres"))
+    False
+    """
+    if dialect_profile(schema.dialect).caseless_names:
+        return False
+    return any(folded(n) != n for n in _schema_names(schema))
+
+
+@dataclass(frozen=True, slots=True)
+class _Ambiguous:
+    """An unquoted name that folds to no name but reaches several ignoring case."""
+
+    node: exp.Expression
+    written: str
+    options: tuple[str, ...]
+    qualifier: str = ""
+    sure: bool = True  # False: a later JOIN may still bring the folded name (a bare column)
+
+
+def _choice(ident: object, names: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
+    """How an identifier meets ``names`` (exact spellings): ``(spelling, ())`` when it is
+    unquoted, folds to none of them and equals one ignoring case; ``(None, options)`` when it
+    equals several; ``(None, ())`` when it stays as written.
+
+    >>> _choice(exp.to_identifier("Name"), ["Name", "age"]), _choice(exp.to_identifier("Name"),
+    ...     ["name", "Name"]), _choice(exp.to_identifier("x"), ["X", "x "])
+    (('Name', ()), (None, ()), ('X', ()))
+    >>> _choice(exp.to_identifier("name"), ["Name", "NAME"])
+    (None, ('NAME', 'Name'))
+    """
+    if not isinstance(ident, exp.Identifier) or ident.quoted or not ident.name:
+        return None, ()
+    pool = set(names)
+    if folded(ident.name) in pool:
+        return None, ()
+    low = ident.name.lower()
+    same = tuple(sorted(n for n in pool if n.lower() == low))
+    return (same[0], ()) if len(same) == 1 else (None, same)
+
+
+@dataclass(slots=True)
+class _Speller:
+    """Which identifiers of a query to write as the schema spells them (``run``), and which
+    stay ambiguous; nothing in the tree changes until ``apply``."""
+
+    schema: Schema
+    new: dict[int, tuple[exp.Identifier, str]] = field(default_factory=dict)
+    ambiguous: list[_Ambiguous] = field(default_factory=list)
+
+    def read_as(self, ident: exp.Identifier) -> str:
+        """The name PostgreSQL reads ``ident`` as, once respelled."""
+        if id(ident) in self.new:
+            return self.new[id(ident)][1]
+        return ident.name if ident.quoted else folded(ident.name)
+
+    def decide(self, ident: object, names: Iterable[str], node: exp.Expression,
+               qualifier: str = "", sure: bool = True) -> bool:
+        """Respell ``ident`` or note it ambiguous; True when it was decided (not left to an
+        enclosing scope)."""
+        if not isinstance(ident, exp.Identifier):
+            return True
+        pool = set(names)
+        if ident.quoted or folded(ident.name) in pool:
+            return True
+        spelling, options = _choice(ident, pool)
+        if spelling is not None:
+            self.new[id(ident)] = (ident, spelling)
+        elif options:
+            self.ambiguous.append(_Ambiguous(node, ident.name, options, qualifier, sure))
+        return spelling is not None or bool(options)
+
+    def run(self, expr: exp.Expression) -> _Speller:
+        self._tables(expr)
+        try:
+            scopes = traverse_scope(expr)
+        except (OptimizeError, RecursionError, ValueError):
+            return self
+        seen: set[int] = set()
+        for scope in scopes:  # inner scopes first: a derived table's names are known outside
+            try:
+                levels = self._levels(scope)
+            except OptimizeError:
+                continue
+            self._using(scope, levels[0] if levels else [])
+            aliases = _select_aliases(scope)
+            # every column written in the scope: scope.columns leaves out t.* and an ORDER BY
+            # name it takes for an output column (ORDER BY age after SELECT age)
+            for col in scope.find_all(exp.Column):
+                if id(col) in seen or col.args.get("db") or col.args.get("catalog"):
+                    continue
+                seen.add(id(col))
+                if col.table:
+                    self._qualified(col, levels)
+                elif not isinstance(col.this, exp.Star) and col.name.lower() not in aliases:
+                    self._bare(col, levels)
+        return self
+
+    def apply(self) -> int:
+        """Write the decided spellings into the tree (quoted); how many."""
+        for ident, spelling in self.new.values():
+            ident.set("this", spelling)
+            ident.set("quoted", True)  # it has a capital letter: bare, it would fold
+        return len(self.new)
+
+    # -- tables and schemas ----------------------------------------------------------------------
+    def _tables(self, expr: exp.Expression) -> None:
+        schema = self.schema
+        ctes = {c.alias_or_name.lower() for c in expr.find_all(exp.CTE)}
+        for table in expr.find_all(exp.Table):
+            if not isinstance(table.this, exp.Identifier) or not table.name:
+                continue
+            if not table.db and table.name.lower() in ctes:
+                continue
+            pool = list(schema.tables)
+            db = table.args.get("db")
+            if schema.qualified and isinstance(db, exp.Identifier):
+                self.decide(db, schema.schemas, table)
+                pool = [t for t in pool if t.db == self.read_as(db)]
+            self.decide(table.this, [t.bare_name for t in pool], table)
+
+    # -- columns ---------------------------------------------------------------------------------
+    def _levels(self, scope: Scope) -> list[list[tuple[str, object, object]]]:
+        """The sources of ``scope`` and of each enclosing scope: (name, node, source)."""
+        out = []
+        s: Scope | None = scope
+        while s is not None:
+            out.append([(k, pair[0], pair[1]) if isinstance(pair, tuple) else (k, pair, pair)
+                        for k, pair in s.selected_sources.items()])
+            s = s.parent
+        return out
+
+    def _names(self, node: object, source: object) -> set[str] | None:
+        """The column names (as PostgreSQL knows them) a source has; None: not known."""
+        if isinstance(source, exp.Table):
+            table = self.schema.table_of(source)
+            return None if table is None else {c.name for c in table.columns}
+        if not isinstance(source, Scope):
+            return None
+        for holder in (node, source.expression.parent):
+            alias = holder.args.get("alias") if isinstance(holder, exp.Expression) else None
+            if isinstance(alias, exp.TableAlias) and alias.columns:
+                return {self.read_as(c) for c in alias.columns if isinstance(c, exp.Identifier)}
+        select = source.expression
+        while isinstance(select, exp.SetOperation):
+            select = select.this
+        if not isinstance(select, exp.Select):
+            return None
+        names = set()
+        for p in select.expressions:
+            if isinstance(p, exp.Star) or (isinstance(p, exp.Column)
+                                           and isinstance(p.this, exp.Star)):
+                return None
+            ident = p.args.get("alias") if isinstance(p, exp.Alias) else (
+                p.this if isinstance(p, exp.Column) else None)
+            if isinstance(ident, exp.Identifier):
+                names.add(self.read_as(ident))
+        return names
+
+    def _bare(self, col: exp.Column, levels: list[list[tuple[str, object, object]]]) -> None:
+        for level in levels:  # the query's own tables first, then the enclosing queries'
+            found = [self._names(n, s) for _, n, s in level]
+            if any(f is None for f in found):
+                return  # a source whose names are not known may have it as written
+            names = set().union(*found)  # type: ignore[arg-type]
+            if self.decide(col.this, names, col, sure=False):
+                return
+
+    def _qualified(self, col: exp.Column, levels: list[list[tuple[str, object, object]]]
+                   ) -> None:
+        q = col.table.lower()
+        for level in levels:
+            for key, node, source in level:
+                if key.lower() != q:
+                    continue
+                if isinstance(source, exp.Table) and not source.alias:
+                    # qualified by the table's own name: spelled as the table is
+                    self.decide(col.args.get("table"), [self.read_as(source.this)], col)
+                names = self._names(node, source)
+                if names is not None and not isinstance(col.this, exp.Star):
+                    self.decide(col.this, names, col, qualifier=col.table)
+                return
+
+    def _using(self, scope: Scope, level: list[tuple[str, object, object]]) -> None:
+        select = scope.expression
+        joins = (select.args.get("joins") or []) if isinstance(select, exp.Select) else []
+        using = [u for j in joins for u in j.args.get("using") or []]
+        if not using:
+            return
+        found = [self._names(n, s) for _, n, s in level]
+        if any(f is None for f in found):
+            return
+        names = set().union(*found)  # type: ignore[arg-type]
+        for u in using:
+            self.decide(u.this if isinstance(u, exp.Column) else u, names, u)
+
+
+def spell_as_schema(expr: exp.Expression, schema: Schema) -> exp.Expression:
+    """``expr`` (changed in place) with its unquoted names that PostgreSQL would not find
+    written as the schema spells them, quoted; see the module docstring.
+
+    >>> from xander.schema import Column, Table
+    >>> s = Schema((Table("Singer", (Column("Singer_ID"), Column("Name"))),), "postgres")
+    >>> e = parse("SELECT s.Name, count(*) AS n FROM Singer AS s GROUP BY s.Name ORDER BY n",
+    ...           "postgres")
+    >>> spell_as_schema(e, s).sql("postgres")
+    'SELECT s."Name", COUNT(*) AS n FROM "Singer" AS s GROUP BY s."Name" ORDER BY n'
+    """
+    if folds_names(schema):
+        _Speller(schema).run(expr).apply()
+    return expr
+
+
+def spelled(sql: str, schema: Schema) -> str:
+    """``sql`` with its names spelled as the schema has them (``spell_as_schema``), printed in
+    the schema's dialect; ``sql`` itself, the same text, when no name changes (always on
+    SQLite and DuckDB, and on a schema whose names are all lower case).
+
+    >>> from xander.schema import Column, Table
+    >>> s = Schema((Table("Singer", (Column("Singer_ID"), Column("Name"))),), "postgres")
+    >>> spelled("SELECT Name FROM Singer WHERE Singer_ID = 1", s)
+    'SELECT "Name" FROM "Singer" WHERE "Singer_ID" = 1'
+    >>> spelled("select  name from singer", Schema(s.tables, "sqlite"))
+    'select  name from singer'
+    """
+    if not sql or not folds_names(schema):
+        return sql
+    tree = parse(sql, schema.dialect)
+    if tree is None:
+        return sql
+    if not _Speller(schema).run(tree).apply():
+        return sql
+    return tree.sql(dialect=schema.dialect)

@@ -5,6 +5,11 @@ checker runs while the LM writes: each time a word is finished and the prefix pa
 level, the prefix is linked with ``final=False`` (a later JOIN may still add tables), so a column
 qualified with the wrong alias is caught as soon as the alias is defined, and a made-up table as
 soon as its name is written.  Results are cached per prefix: all children of a node share them.
+
+Where unquoted names fold to lower case (PostgreSQL), the search has spelled a complete query's
+names as the schema has them (``xander.linking.spelled``) before this checker sees it, so
+``SELECT Name FROM Singer`` on a table ``"Singer"("Name")`` is no unknown name; an unquoted name
+that could be several (``"Code"`` and ``"CODE"``) is an ``ambiguous-case`` error.
 """
 
 from __future__ import annotations
