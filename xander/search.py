@@ -6,10 +6,11 @@ child token by token (one cached LM step each: the KV cache holds the parent) an
 other children whose step log-probability is within ``branch_logprob`` of the best.  Partial
 checkers prune children as soon as the prefix they finish cannot be right (an identifier that
 does not exist, a column the alias's table lacks); when no child survives, the branch dies and
-the search backtracks to the best queued node.  A finished query goes through the complete
-checkers; failures are sent to ``repair`` and repaired queries compete as candidates with a
-penalty.  Candidates are merged when they are the same query in Normalized SQL.  The search
-stops once it holds ``candidates`` clean ones (no error, no warning; the first, by default) or
+the search backtracks to the best queued node.  A finished query (its names first spelled as
+the schema has them where unquoted names fold, ``xander.linking.spelled``) goes through the
+complete checkers; failures are sent to ``repair`` and repaired queries compete as candidates
+with a penalty.  Candidates are merged when they are the same query in Normalized SQL.  The
+search stops once it holds ``candidates`` clean ones (no error, no warning; the first, by default) or
 ``pool_expansions`` after the first clean one, or when a budget runs out; then the answer is
 chosen from the pool by what the queries return (``xander.select``: the heaviest group of equal
 results wins) or, with ``select = "score"``, by the best single score.  Alternatives that only
@@ -48,6 +49,7 @@ from xander.config import SearchConfig
 from xander.cues import question_cues
 from xander.diagnostic import Diagnostic
 from xander.engines import QueryResult
+from xander.linking import spelled
 from xander.lm.base import LM, PathLM
 from xander.lm.lookahead import Lookahead
 from xander.normalize import normalize
@@ -168,6 +170,7 @@ class _Search:
             return sql
 
     def evaluate(self, sql: str, node: Node, repairs: tuple[str, ...] = ()) -> Candidate | None:
+        sql = spelled(sql, self.ctx.schema)  # names as a folding engine needs them (PostgreSQL)
         if not sql or sql in self.seen_sql:
             return None
         self.seen_sql.add(sql)
