@@ -29,6 +29,7 @@ from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
 from xander.engines import Engine, ForeignKey
+from xander.engines.profile import dialect_profile
 from xander.errors import QueryError, SchemaError
 
 SAMPLE_ROWS_SCANNED = 50  # rows read per table to pick sample values (bounded cost per table)
@@ -282,21 +283,22 @@ class Schema:
         When the whole schema does not fit, example rows go first, then the tables that share
         the fewest words with ``question`` (tables they reference by foreign key are kept).
         """
+        folds = not dialect_profile(self.dialect).caseless_names
         chosen = [t for t in self.tables if tables is None or t.name in tables]
-        text = "\n\n".join(_render_table(t, example_rows) for t in chosen)
+        text = "\n\n".join(_render_table(t, example_rows, folds) for t in chosen)
         if len(text) <= max_chars:
             return text
-        text = "\n\n".join(_render_table(t, False) for t in chosen)
+        text = "\n\n".join(_render_table(t, False, folds) for t in chosen)
         if len(text) <= max_chars:
             return text
         ranked = sorted(chosen, key=lambda t: -_relevance(t, question))
         kept: list[Table] = []
         size = 0
         for t in ranked:
-            block = len(_render_table(t, False)) + 2
+            block = len(_render_table(t, False, folds)) + 2
             if block > max_chars // 2:  # a very wide table: keep keys and question columns
                 t = _narrow(t, question, max_chars // 2)
-                block = len(_render_table(t, False)) + 2
+                block = len(_render_table(t, False, folds)) + 2
             if size + block > max_chars:
                 continue
             kept.append(t)
@@ -308,7 +310,7 @@ class Schema:
             )
         order = {t.name: i for i, t in enumerate(self.tables)}
         kept.sort(key=lambda t: order[t.name])
-        return "\n\n".join(_render_table(t, False) for t in kept)
+        return "\n\n".join(_render_table(t, False, folds) for t in kept)
 
 
 def qualified_names(engine: Engine) -> bool:
@@ -336,21 +338,34 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _ident(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else _quote(name)
+def _ident(name: str, folds: bool = False) -> str:
+    """``name`` for the prompt, quoted only where it must be: where it is no plain word, and
+    where unquoted names fold to lower case (``folds``: PostgreSQL) where it has a capital.
+
+    >>> _ident("Singer_ID"), _ident("Singer_ID", folds=True), _ident("song name", folds=True)
+    ('Singer_ID', '"Singer_ID"', '"song name"')
+    """
+    plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and not (folds and name != name.lower())
+    return name if plain else _quote(name)
+
+
+def _shown(name: str, folds: bool) -> str:
+    """``name`` in an example-row comment: as it is, or quoted where ``folds`` and it has a
+    capital (as a query must write it)."""
+    return _quote(name) if folds and name != name.lower() else name
 
 
 def _identifier(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name))
 
 
-def _table_ident(name: str, qualified: bool) -> str:
+def _table_ident(name: str, qualified: bool, folds: bool = False) -> str:
     """A table name for the prompt: ``sales.orders`` split at its schema's dot when
-    ``qualified``, each part quoted only where it must be."""
+    ``qualified``, each part quoted only where it must be (``_ident``)."""
     if qualified and "." in name:
         db, bare = name.split(".", 1)
-        return f"{_ident(db)}.{_ident(bare)}"
-    return _ident(name)
+        return f"{_ident(db, folds)}.{_ident(bare, folds)}"
+    return _ident(name, folds)
 
 
 def _distinct(values: Iterable[Any]) -> tuple[Any, ...]:
@@ -373,28 +388,41 @@ def _value(v: Any) -> str:
     return "NULL" if v is None else str(v)
 
 
-def _render_table(t: Table, example_rows: bool) -> str:
+def _render_table(t: Table, example_rows: bool, folds: bool = False) -> str:
+    """``CREATE TABLE`` of ``t``; ``folds``: the engine folds unquoted names to lower case, so
+    a name with a capital is shown quoted, as a query must write it.
+
+    >>> print(_render_table(Table("Singer", (Column("Singer_ID", "INT"), Column("name")),
+    ...                           ("Singer_ID",)), False, folds=True))
+    CREATE TABLE "Singer" (
+      "Singer_ID" INT PRIMARY KEY,
+      name TEXT
+    );
+    """
     lines = []
     for c in t.columns:
-        line = f"  {_ident(c.name)} {c.type or 'TEXT'}".rstrip()
+        line = f"  {_ident(c.name, folds)} {c.type or 'TEXT'}".rstrip()
         if len(t.primary_key) == 1 and c.name == t.primary_key[0]:
             line += " PRIMARY KEY"
         lines.append(line)
     if len(t.primary_key) > 1:
-        lines.append(f"  PRIMARY KEY ({', '.join(_ident(k) for k in t.primary_key)})")
+        lines.append(f"  PRIMARY KEY ({', '.join(_ident(k, folds) for k in t.primary_key)})")
     for fk in t.foreign_keys:
         lines.append(
-            f"  FOREIGN KEY ({', '.join(_ident(c) for c in fk.columns)}) REFERENCES "
-            f"{_table_ident(fk.ref_table, bool(t.db))}"
-            f"({', '.join(_ident(c) for c in fk.ref_columns)})"
+            f"  FOREIGN KEY ({', '.join(_ident(c, folds) for c in fk.columns)}) REFERENCES "
+            f"{_table_ident(fk.ref_table, bool(t.db), folds)}"
+            f"({', '.join(_ident(c, folds) for c in fk.ref_columns)})"
         )
     if t.hidden_columns:
         lines.append(f"  -- {t.hidden_columns} more columns not shown")
-    text = f"CREATE TABLE {_table_ident(t.name, bool(t.db))} (\n" + ",\n".join(lines) + "\n);"
+    text = (f"CREATE TABLE {_table_ident(t.name, bool(t.db), folds)} (\n" + ",\n".join(lines)
+            + "\n);")
     if example_rows and t.example_rows:
-        header = " | ".join(c.name for c in t.columns)
+        header = " | ".join(_shown(c.name, folds) for c in t.columns)
         rows = "\n".join(" | ".join(_value(v) for v in r) for r in t.example_rows)
-        text += f"\n/* {len(t.example_rows)} example rows from {t.name}:\n{header}\n{rows}\n*/"
+        name = (_table_ident(t.name, bool(t.db), folds) if folds and t.name != t.name.lower()
+                else t.name)
+        text += f"\n/* {len(t.example_rows)} example rows from {name}:\n{header}\n{rows}\n*/"
     return text
 
 
