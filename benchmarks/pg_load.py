@@ -3,6 +3,7 @@
     python benchmarks/pg_load.py --url postgresql://postgres:pw@127.0.0.1:5432/postgres \\
         --db concert_singer --db pets_1            # or --all-dev (the 20 dev databases)
     python benchmarks/pg_load.py --url ... --all-dev --check-gold --json pg_gold.json
+    python benchmarks/pg_load.py --url ... --all-dev --check-gold --keep-case
 
 Choices (docs/postgres.md says why):
 
@@ -11,7 +12,9 @@ Choices (docs/postgres.md says why):
   ``CREATE DATABASE``); an existing database of that name is dropped and made again;
 - names in lower case (what PostgreSQL folds unquoted names to: ``Singer_ID`` in a query finds
   ``singer_id``), always written quoted when created; two names that differ only in case get a
-  ``_2`` suffix (reported);
+  ``_2`` suffix (reported).  ``--keep-case`` keeps SQLite's names as they are (quoted:
+  ``"Singer_ID"``), in databases named ``<db_id in lower case>_keepcase`` so that both loads
+  live on one server (the runner's ``--target 'postgresql://.../{db_id_lower}_keepcase'``);
 - types: sqlglot reads the declared SQLite type; integer types become ``BIGINT``, real and
   numeric ones ``DOUBLE PRECISION`` (SQLite keeps them as 64-bit floats), ``BLOB`` ``BYTEA``,
   everything else ``TEXT`` (dates and booleans too: SQLite stores text such as ``'T'`` and
@@ -24,8 +27,11 @@ Choices (docs/postgres.md says why):
   each one that does not hold is reported with PostgreSQL's reason.
 
 ``--check-gold`` runs each dev question's gold SQL on SQLite and, transpiled by sqlglot
-(``sqlite`` -> ``postgres``), on PostgreSQL through xander's engine, and compares the results
-with the official Spider comparison; it reports how many agree and why the others do not.
+(``sqlite`` -> ``postgres``) with its names spelled as the loaded schema has them (xander's
+``linking.spelled``, which the search applies to every candidate; a no-op on lower-case names),
+on PostgreSQL through xander's engine, and compares the results with the official Spider
+comparison; it reports how many agree, how many agree as written (without the spelling step),
+and why the others do not.
 """
 
 from __future__ import annotations
@@ -43,6 +49,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "spider"
+#: the suffix of a ``--keep-case`` copy's database name (``concert_singer_keepcase``)
+KEEP_CASE_SUFFIX = "_keepcase"
+
+
+def pg_dbname(db_id: str, keep_case: bool = False) -> str:
+    """The PostgreSQL database a Spider database is loaded into.
+
+    >>> pg_dbname("cre_Doc_Template_Mgt"), pg_dbname("concert_singer", keep_case=True)
+    ('cre_doc_template_mgt', 'concert_singer_keepcase')
+    """
+    return db_id.lower() + (KEEP_CASE_SUFFIX if keep_case else "")
 
 
 @dataclass
@@ -51,6 +68,7 @@ class LoadReport:
 
     db_id: str
     dbname: str
+    keep_case: bool = False
     tables: int = 0
     rows: int = 0
     renamed: list[str] = field(default_factory=list)
@@ -68,6 +86,10 @@ class GoldReport:
     db_id: str
     questions: int = 0
     agree: int = 0
+    #: agree with the gold SQL as transpiled, without spelling its names as the schema has them
+    agree_as_written: int = 0
+    #: gold queries whose names the spelling step changed
+    spelled: int = 0
     differ: list[str] = field(default_factory=list)
     pg_errors: list[str] = field(default_factory=list)
     sqlite_errors: int = 0
@@ -166,6 +188,8 @@ def _sqlite_tables(con: sqlite3.Connection) -> list[str]:
 
 
 def _lower_names(names: Iterable[str], what: str, report: LoadReport) -> dict[str, str]:
+    if report.keep_case:  # SQLite's names differ from each other ignoring case already
+        return {n: n for n in names}
     out: dict[str, str] = {}
     used: set[str] = set()
     for n in names:
@@ -179,14 +203,16 @@ def _lower_names(names: Iterable[str], what: str, report: LoadReport) -> dict[st
     return out
 
 
-def load_sqlite(sqlite_path: Path, admin_url: str, dbname: str | None = None) -> LoadReport:
-    """Load one SQLite database into a new PostgreSQL database (dropped first if it exists)."""
+def load_sqlite(sqlite_path: Path, admin_url: str, dbname: str | None = None, *,
+                keep_case: bool = False) -> LoadReport:
+    """Load one SQLite database into a new PostgreSQL database (dropped first if it exists),
+    named ``pg_dbname``; ``keep_case``: with SQLite's names as they are, not in lower case."""
     import psycopg
     from psycopg.conninfo import make_conninfo
 
     db_id = sqlite_path.stem
-    dbname = (dbname or db_id).lower()
-    report = LoadReport(db_id, dbname)
+    dbname = dbname.lower() if dbname else pg_dbname(db_id, keep_case)
+    report = LoadReport(db_id, dbname, keep_case)
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {_q(dbname)} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {_q(dbname)} TEMPLATE template0 ENCODING 'UTF8'")
@@ -374,18 +400,28 @@ def transpile(sql: str, columns: Iterable[str] | None = None) -> str:
 
 def check_gold(db_id: str, sqlite_path: Path, pg_url: str,
                questions: Sequence[dict[str, Any]]) -> GoldReport:
-    """Run each question's gold SQL on SQLite and, transpiled, on PostgreSQL; compare."""
+    """Run each question's gold SQL on SQLite and, transpiled and spelled as the schema has its
+    names (``xander.linking.spelled``), on PostgreSQL; compare.  A query the spelling changed
+    runs as written too (``agree_as_written``)."""
     from sqlglot.errors import SqlglotError
 
     from xander.bench.metrics import gold_has_order_by, spider_exec_match
     from xander.engines.postgres import PostgresEngine
     from xander.errors import XanderError
+    from xander.linking import spelled
+    from xander.schema import Schema
 
     report = GoldReport(db_id)
     src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
     src.text_factory = lambda b: b.decode("utf-8", errors="replace")
     engine = PostgresEngine(pg_url)
     columns = [c.name for t in engine.tables() for c in t.columns]
+    schema = Schema.from_engine(engine, samples=0)
+
+    def agrees(sql: str, want: list[Any], gold: str) -> bool:
+        got = engine.execute(sql, timeout=30.0, max_rows=100_000).rows
+        return spider_exec_match(want, got, order_matters=gold_has_order_by(gold))
+
     try:
         for q in questions:
             gold = q["query"]
@@ -396,11 +432,21 @@ def check_gold(db_id: str, sqlite_path: Path, pg_url: str,
                 report.sqlite_errors += 1
                 continue
             try:
-                got = engine.execute(transpile(gold, columns), timeout=30.0, max_rows=100_000).rows
+                written = transpile(gold, columns)
+                sql = spelled(written, schema)
+                report.spelled += sql != written
+                ok = agrees(sql, want, gold)
             except (XanderError, SqlglotError) as exc:  # counted, with the reason
                 report.pg_errors.append(f"{gold}\n  -> {str(exc).splitlines()[0]}")
                 continue
-            if spider_exec_match(want, got, order_matters=gold_has_order_by(gold)):
+            if sql == written:
+                report.agree_as_written += ok
+            else:
+                try:
+                    report.agree_as_written += agrees(written, want, gold)
+                except XanderError:
+                    pass  # as written it names what PostgreSQL does not have
+            if ok:
                 report.agree += 1
             else:
                 report.differ.append(gold)
@@ -439,6 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--all-dev", action="store_true", help="every database of Spider dev")
     ap.add_argument("--spider", type=Path, default=DATA, help="the Spider folder")
     ap.add_argument("--check-gold", action="store_true", help="compare gold SQL results")
+    ap.add_argument("--keep-case", action="store_true",
+                    help="keep SQLite's names as they are (quoted), in <db_id>_keepcase "
+                         "databases, instead of lower case")
     ap.add_argument("--json", type=Path, help="write the reports here")
     args = ap.parse_args(argv)
     from psycopg.conninfo import make_conninfo
@@ -451,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not path.is_file():
             print(f"{db_id}: no {path}, skipped", flush=True)
             continue
-        rep = load_sqlite(path, args.url)
+        rep = load_sqlite(path, args.url, keep_case=args.keep_case)
         loads.append(rep)
         print(f"{db_id}: {rep.tables} tables, {rep.rows} rows, {rep.primary_keys} primary and "
               f"{rep.foreign_keys} foreign keys; {len(rep.fallbacks)} type fallbacks, "
@@ -462,14 +511,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             url = make_conninfo(args.url, dbname=rep.dbname)
             g = check_gold(db_id, path, url, by_db.get(db_id, []))
             golds.append(g)
-            print(f"    gold: {g.agree}/{g.questions} agree, {len(g.differ)} differ, "
+            print(f"    gold: {g.agree}/{g.questions} agree ({g.agree_as_written} as written, "
+                  f"{g.spelled} respelled), {len(g.differ)} differ, "
                   f"{len(g.pg_errors)} fail on PostgreSQL", flush=True)
     if golds:
         total = sum(g.questions for g in golds)
         agree = sum(g.agree for g in golds)
+        written = sum(g.agree_as_written for g in golds)
         print(f"all: {agree}/{total} gold queries agree ({agree / max(total, 1):.1%}); "
               f"{sum(len(g.differ) for g in golds)} differ, "
-              f"{sum(len(g.pg_errors) for g in golds)} fail on PostgreSQL")
+              f"{sum(len(g.pg_errors) for g in golds)} fail on PostgreSQL; "
+              f"as written (names not respelled): {written}/{total} agree, "
+              f"{sum(g.spelled for g in golds)} respelled")
         kinds = Counter(error_kind(e) for g in golds for e in g.pg_errors)
         for kind, n in kinds.most_common(12):
             print(f"  {n:4d}  {kind}")
