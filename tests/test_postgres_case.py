@@ -53,11 +53,11 @@ def schema(case_url: str) -> Iterator[Schema]:
         engine.close()
 
 
-def ask(url: str, written: str, question: str = "?"):
+def ask(url: str, written: str, question: str = "?", mode: str | None = None):
     """Xander on ``url`` with a model that writes ``written`` and stops."""
     x = Xander(url, model=ScriptedLM({"": [(written, -0.1)], written: [(END, -0.1)]}))
     try:
-        return x.ask(question)
+        return x.ask(question, mode=mode)
     finally:
         x.close()
 
@@ -83,6 +83,12 @@ def test_xander_answers_with_names_the_model_wrote_unquoted(case_url, written, r
     r = ask(case_url, written)
     assert r.error is None, r
     assert (r.sql, r.rows) == (runs, rows)
+
+
+def test_greedy_answers_are_spelled_too(case_url):
+    r = ask(case_url, "SELECT Name FROM Singer WHERE Singer_ID = 1", mode="greedy")
+    assert r.error is None and r.mode == "greedy", r
+    assert (r.sql, r.rows) == ('SELECT "Name" FROM "Singer" WHERE "Singer_ID" = 1', (("Ada",),))
 
 
 def test_an_ambiguous_name_is_left_and_reported(case_url, schema):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from xander.checkers import CheckContext, Checker, run_checkers
 from xander.engines import QueryResult
+from xander.linking import spelled
 from xander.lm.base import LM, Grammar
 from xander.prompts import CLOSE_FENCE, Prompt
 from xander.scoring import Candidate
@@ -20,7 +21,8 @@ def greedy(
     fence, see ``xander.grammar.with_end``) and run the complete-query checkers on the SQL."""
     completion = lm.complete(prompt.tokens, max_tokens=max_tokens, stop=(CLOSE_FENCE,),
                              grammar=grammar)
-    sql = extract_sql(completion.text)
+    # names as a folding engine needs them (PostgreSQL), as the search does
+    sql = spelled(extract_sql(completion.text), ctx.schema)
     diags = run_checkers(checkers, sql, ctx) if sql else []
     result = ctx.results.get(sql)
     return Candidate(
