@@ -129,11 +129,20 @@ DUCKDB = register(EngineProfile(
             r'"(?P<name>[^\n]+?)"(?: not found in FROM clause|(?=\n|$))',
         "no-such-table":
             r"Table with name (?P<name>[^\n]+?) does not exist(?:!| because schema )",
-        "not-grouped":
-            r'column "(?P<name>[^\n]+?)" must appear in the GROUP BY clause or must be part '
-            r"of an aggregate function",
+        "not-grouped":  # quoted or not (HAVING), and with either wording
+            r'column "?(?P<name>[^"\n]+?)"? must appear in the GROUP BY clause or '
+            r"(?:must be part of|be used in) an aggregate function",
         "text-aggregate":
             r"No function matches the given name and argument types '(?P<name>\w+)\(VARCHAR\)'",
+        # text compared with a number, which SQLite answers by affinity: DuckDB refuses an order,
+        # BETWEEN, and a VARCHAR against a BIGINT column; it casts the text for = and IN, failing
+        # on text that is no number.  The name is the types, or the type the text failed to be
+        "text-compare":
+            r"(?:Cannot compare values of type (?=VARCHAR and type |\w+ and type VARCHAR\b)"
+            r"|Cannot mix values of type (?=VARCHAR and |\w+ and VARCHAR\b)"
+            r"|Could not convert string (?:'[^'\n]*'|\"[^\"\n]*\") to (?=[\w(), ]+ when casting "
+            r"from source column))(?P<name>[\w(), ]+?)"
+            r"(?: - an explicit cast| in BETWEEN clause| when casting)",
     },
 ))
 DUCKDB_FILES = register(replace(

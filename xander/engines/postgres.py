@@ -175,6 +175,12 @@ POSTGRES = register(EngineProfile(
         # avg/sum of a text column (SQLite would read its digits): the name is the function
         "text-aggregate":
             r"function (?P<name>\w+)\((?:text|character varying|character)\) does not exist",
+        # text compared with a number (SQLite answers by affinity): the name is the operator
+        "text-compare":
+            r"operator does not exist: (?=(?:text|character varying|character) [<>=!]+ "
+            r"(?:smallint|integer|bigint|numeric|real|double precision)\b|(?:smallint|integer|"
+            r"bigint|numeric|real|double precision) [<>=!]+ (?:text|character varying|"
+            r"character)\b)[a-z ]+? (?P<name>[<>=!]+) ",
     },
     named_schemas=True,
     priority=5,  # a URL is never a file: ask before anything touches the file system

@@ -67,7 +67,9 @@ class EngineProfile:
     ``name`` group, by kind: ``ambiguous-column`` (an unqualified column several tables have),
     ``no-such-column``, ``no-such-table``, ``not-grouped`` (a column neither grouped nor
     aggregated), ``text-aggregate`` (an aggregate, the ``name``, refused on a text column that
-    SQLite would read as numbers).  A kind the engine never reports is absent."""
+    SQLite would read as numbers), ``text-compare`` (a text value compared with a number, which
+    SQLite answers by type affinity; the ``name`` is the operator or the types).  A kind the
+    engine never reports is absent."""
     named_schemas: bool = False
     """The database has named schemas that ``--schema`` chooses among (PostgreSQL, DuckDB): the
     opener takes ``schemas=``, and with more than one, tables are named ``schema.table``."""

@@ -11,6 +11,12 @@ keep their exact case.  ``RULES`` runs in order; each declares the diagnostic co
   first one, read from the error text through the engine profile;
 - ``numeric`` (engine error): an aggregate of a text column holding numbers, which PostgreSQL
   and DuckDB refuse, gets its argument cast to a number;
+- ``grouping`` (engine error): every column of a grouped SELECT that is neither grouped nor
+  aggregated is added to GROUP BY where the grouped columns determine it (same groups, SQLite's
+  rows), else wrapped in an aggregate (the value at the one MIN/MAX row, ``ANY_VALUE``, or
+  ``MIN`` where the engine has no ``ANY_VALUE``);
+- ``compare`` (engine error): a text column compared with a number, which PostgreSQL refuses,
+  is compared as SQLite's affinity does (``year = 2014`` -> ``year = '2014'``);
 - ``literal`` (empty result): a string literal compared to a column is replaced by the column's
   value that equals it ignoring case;
 - with example rows only (they say what the answer must contain): ``order`` flips ASC/DESC,
@@ -27,7 +33,9 @@ from typing import TYPE_CHECKING
 from xander.linking import parse, string_literals_for_unknown_quoted
 from xander.repair.ambiguous import QualifyAmbiguous
 from xander.repair.base import Fix, Rule, join_along
+from xander.repair.compare import TextCompare
 from xander.repair.examples import FlipOrder, SwapOperator
+from xander.repair.grouping import GroupColumns
 from xander.repair.link import LinkRepair, link_repairs
 from xander.repair.literal import LiteralCase
 from xander.repair.numeric import TextAsNumber
@@ -42,8 +50,8 @@ __all__ = ["MAX_REPAIRS", "RULES", "Fix", "Rule", "join_along", "link_repairs", 
 MAX_REPAIRS = 4  # repairs_for returns at most twice this many
 
 RULES: tuple[Rule, ...] = (
-    LinkRepair(), QualifyAmbiguous(), TextAsNumber(), LiteralCase(), ValueRepair(), FlipOrder(),
-    SwapOperator(),
+    LinkRepair(), QualifyAmbiguous(), TextAsNumber(), GroupColumns(), TextCompare(),
+    LiteralCase(), ValueRepair(), FlipOrder(), SwapOperator(),
 )
 
 
