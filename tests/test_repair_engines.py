@@ -228,6 +228,35 @@ def test_text_compared_with_a_number_gives_sqlites_rows(target, sqlite_engine, s
     assert rows(target, fixed) == sqlite_rows, fixed
 
 
+def test_duckdb_casting_text_that_is_no_number_is_repaired_too(tmp_path):
+    """DuckDB casts the text for ``=`` and ``IN`` and fails at run time on text that is no
+    number; SQLite compares text, and so does the repair."""
+    import duckdb
+
+    ddl = ["CREATE TABLE concert (concert_id INTEGER PRIMARY KEY, year TEXT)",
+           "INSERT INTO concert VALUES (1, '2014'), (2, 'n/a'), (3, '2015')"]
+    lite = sqlite3.connect(tmp_path / "c.sqlite")
+    duck = duckdb.connect(str(tmp_path / "c.duckdb"))
+    for statement in ddl:
+        lite.execute(statement)
+        duck.execute(statement)
+    lite.commit()
+    duck.close()
+    sql = "SELECT concert_id FROM concert WHERE year IN (2014, 2015)"
+    want = lite.execute(sql).fetchall()
+    lite.close()
+    engine = open_engine(tmp_path / "c.duckdb")
+    try:
+        cand, ctx = failed(sql, engine)
+        (d,) = cand.diagnostics
+        assert "Could not convert string 'n/a'" in d.message
+        ((fixed, _),) = repairs_for(cand, ctx)
+        assert fixed == "SELECT concert_id FROM concert WHERE year IN ('2014', '2015')"
+        assert sorted(engine.execute(fixed).rows) == sorted(want) == [(1,), (3,)]
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize(("sql", "operator"), [
     ("SELECT 1 FROM concert WHERE year = 2014", "="),
     ("SELECT 1 FROM concert WHERE year > 2014.5", ">"),
