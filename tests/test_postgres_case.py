@@ -111,6 +111,15 @@ def test_the_prompt_shows_mixed_case_names_quoted(schema):
     assert '"' not in plain.render()
 
 
+def test_mixed_case_names_without_twins_are_shown_as_on_sqlite(schema):
+    """With no two names equal but for case, the prompt is SQLite's: quoted names cost the model
+    answers, and the search spells unquoted names as the schema has them anyway."""
+    mixed = Schema(tuple(t for t in schema.tables if t.name in ("Singer", "Song")), "postgres")
+    text = mixed.render()
+    assert text == Schema(mixed.tables, "sqlite").render()
+    assert 'CREATE TABLE Singer (\n  Singer_ID INTEGER PRIMARY KEY,' in text and '"' not in text
+
+
 def test_lower_case_schemas_are_unchanged(pg_server):
     pg_server.psql("DROP DATABASE IF EXISTS xander_lower")
     pg_server.psql("CREATE DATABASE xander_lower")
