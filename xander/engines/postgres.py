@@ -345,7 +345,8 @@ class PostgresEngine:
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'v', 'm', 'p', 'f') "
             "AND NOT c.relispartition AND has_table_privilege(c.oid, 'SELECT') "
-            "ORDER BY array_position(%s, n.nspname::text), c.relname",
+            # creation order, as SQLite and DuckDB list their tables (the prompt's order)
+            "ORDER BY array_position(%s, n.nspname::text), c.oid",
             [schemas, schemas])
         if not rels:
             return []
