@@ -279,3 +279,23 @@ def test_an_embedding_focused_prompt(dev):
     first = fresh.stored(texts)
     assert (MiniLM.load().stored(texts) == first).all()
 
+
+
+def test_example_rows_setting_shortens_the_prompt_only(concert_singer):
+    """``[lm] example_rows`` cuts the rows the prompt shows; the answer still runs on the whole
+    schema, and the prompt holds exactly that many rows per table."""
+    sql = "SELECT count(*) FROM singer"
+    tokens = {}
+    for n in (3, 1, 0):
+        lm = ScriptedLM({"": [(sql, -0.1)], sql: [(END, -0.05)]})
+        cfg = Config(lm=LMConfig(example_rows=n))
+        x = Xander(concert_singer, model=lm, config=cfg)
+        r = x.ask("How many singers are there?")
+        assert r.error is None and r.rows == ((6,),), r
+        tokens[n] = r.lm_tokens["prompt"]
+        shown = x.schema.with_example_rows(n)
+        assert all(len(t.example_rows) == n for t in shown.tables)
+        assert all(len(t.example_rows) == 3 for t in x.schema.tables)
+        text = build_prompt(lm, shown, Task("How many singers are there?")).text
+        assert text.count("example rows from") == (4 if n else 0)
+    assert tokens[3] > tokens[1] > tokens[0]

@@ -206,7 +206,8 @@ class Xander:
     def warm(self, question: str = "How many rows are there?") -> str:
         """Save the prompt state of this database ahead of time (``xander warm``): what
         ``prime`` did (``saved``, ``loaded``, ``held``; ``""`` when the backend keeps none)."""
-        prompt = build_prompt(self.lm, self.schema, Task(question), self.config.lm.max_schema_chars,
+        shown = self.schema.with_example_rows(self.config.lm.example_rows)
+        prompt = build_prompt(self.lm, shown, Task(question), self.config.lm.max_schema_chars,
                               focus_method=self.config.lm.focus,
                               focus_tables=self.config.lm.focus_tables)
         return self._prime(self.lm, prompt)
@@ -263,7 +264,8 @@ class Xander:
         index = index_for(self.engine, schema) if (focused or lm_cfg.value_hints) else None
         hints = (value_hints(index, task.question, lm_cfg.value_hints)
                  if lm_cfg.value_hints and index is not None else [])
-        prompt = build_prompt(lm, schema, task, lm_cfg.max_schema_chars, hints,
+        prompt = build_prompt(lm, schema.with_example_rows(lm_cfg.example_rows), task,
+                              lm_cfg.max_schema_chars, hints,
                               index=index if focused else None, focus_method=lm_cfg.focus,
                               focus_tables=lm_cfg.focus_tables)
         t_prime = time.perf_counter()

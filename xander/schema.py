@@ -270,6 +270,19 @@ class Schema:
         return MappingSchema(self.mapping, dialect=self.dialect)
 
     # -- prompt rendering ------------------------------------------------------------------------
+    def with_example_rows(self, n: int) -> Schema:
+        """The schema with at most ``n`` example rows per table (what the prompt shows; the
+        columns' sample values stay).
+
+        >>> s = Schema((Table("t", (Column("a"),), example_rows=((1,), (2,), (3,))),))
+        >>> [len(t.example_rows) for t in (s.with_example_rows(1).tables[0], s.tables[0])]
+        [1, 3]
+        """
+        if all(len(t.example_rows) <= n for t in self.tables):
+            return self
+        return replace(self, tables=tuple(replace(t, example_rows=t.example_rows[:max(n, 0)])
+                                          for t in self.tables))
+
     def _case_twins(self) -> bool:
         """Whether two tables, or two columns of a table, have names equal but for case."""
         return _twins(t.name for t in self.tables) or any(
