@@ -488,15 +488,15 @@ def test_bench_through_the_server(llama_server, tmp_path):
     out = tmp_path / "run.jsonl"
     # One small schema (concert_singer, ~650 prompt tokens): the server re-evaluates each prompt,
     # and the seeded sample's large schemas made this test take minutes.
-    proc = run_cli("bench", "--data", str(SPIDER), "--mode", "greedy", "--limit", "6",
+    proc = run_cli("bench", "--data", str(SPIDER), "--mode", "greedy", "--limit", "3",
                    "--db-filter", "concert_singer", "--out", str(out),
                    "--model", f"openai:{llama_server}")
     assert proc.returncode == 0, proc.stderr
     from xander.bench.runner import read_records
 
     records = read_records(out)
-    assert len(records) == 6 and len({r["id"] for r in records}) == 6
-    assert sum(bool(r["pred"]) for r in records) >= 5 and "EX=" in proc.stdout
+    assert len(records) == 3 and len({r["id"] for r in records}) == 3
+    assert all(r["pred"] for r in records) and "EX=" in proc.stdout
     assert all(r["lm_tokens"]["generated"] > 0 for r in records if r["pred"])
 
 
@@ -511,14 +511,14 @@ def test_killed_server_stops_the_bench_and_a_rerun_resumes(tmp_path):
     log = tmp_path / "server.log"
     out = tmp_path / "run.jsonl"
     cmd = [sys.executable, "-m", "xander.cli", "bench", "--data", str(SPIDER), "--mode",
-           "greedy", "--limit", "12", "--db-filter", "concert_singer", "--out", str(out),
+           "greedy", "--limit", "6", "--db-filter", "concert_singer", "--out", str(out),
            "--model", f"openai:{url}"]
     server = _start_server(path, port, log)
     try:
         bench = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True)
         deadline = time.time() + 600
-        while time.time() < deadline and len(read_records(out)) < 3 and bench.poll() is None:
+        while time.time() < deadline and len(read_records(out)) < 2 and bench.poll() is None:
             time.sleep(0.2)
         _stop(server)  # the server dies mid-run
         stdout, stderr = bench.communicate(timeout=120)
@@ -527,7 +527,7 @@ def test_killed_server_stops_the_bench_and_a_rerun_resumes(tmp_path):
         text = out.read_text()
         assert text.endswith("\n") and all(json.loads(line) for line in text.splitlines())
         first = read_records(out)
-        assert 3 <= len(first) < 12
+        assert 2 <= len(first) < 6
         server = _start_server(path, port, log)  # back on the same port
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
                               check=False)
@@ -536,7 +536,7 @@ def test_killed_server_stops_the_bench_and_a_rerun_resumes(tmp_path):
         _stop(server)
     records = read_records(out)
     ids = [r["id"] for r in records]
-    assert len(ids) == 12 and len(set(ids)) == 12
+    assert len(ids) == 6 and len(set(ids)) == 6
     assert records[: len(first)] == first  # nothing redone or rewritten
     assert all(json.loads(line) for line in out.read_text().splitlines())
 
