@@ -106,22 +106,25 @@ def unknown_table(table: exp.Table, schema: Schema) -> LinkProblem:
     return LinkProblem("unknown-table", name, node=table, hint=hint)
 
 
+def _outputs(query: exp.Expression) -> list[exp.Expression] | None:
+    """The output expressions of ``query`` (of a set operation: its first SELECT's); None when
+    it is no SELECT or selects ``*``, so its column names are not known."""
+    while isinstance(query, exp.SetOperation):
+        query = query.left
+    if not isinstance(query, exp.Select):
+        return None
+    if any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
+           for e in query.expressions):
+        return None
+    return list(query.expressions)
+
+
 def _output_names(scope: Scope) -> set[str] | None:
     """Column names a derived table / CTE exposes; None when it selects ``*``."""
-    select = scope.expression
-    if isinstance(select, exp.SetOperation):
-        select = select.left
-        while isinstance(select, exp.SetOperation):
-            select = select.left
-    if not isinstance(select, exp.Select):
+    outputs = _outputs(scope.expression)
+    if outputs is None:
         return None
-    names = set()
-    for e in select.expressions:
-        if isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star)):
-            return None
-        if e.alias_or_name:
-            names.add(e.alias_or_name.lower())
-    return names
+    return {e.alias_or_name.lower() for e in outputs if e.alias_or_name}
 
 
 def _select_aliases(scope: Scope) -> set[str]:
@@ -387,16 +390,11 @@ class _Speller:
             alias = holder.args.get("alias") if isinstance(holder, exp.Expression) else None
             if isinstance(alias, exp.TableAlias) and alias.columns:
                 return {self.read_as(c) for c in alias.columns if isinstance(c, exp.Identifier)}
-        select = source.expression
-        while isinstance(select, exp.SetOperation):
-            select = select.this
-        if not isinstance(select, exp.Select):
+        outputs = _outputs(source.expression)
+        if outputs is None:
             return None
         names = set()
-        for p in select.expressions:
-            if isinstance(p, exp.Star) or (isinstance(p, exp.Column)
-                                           and isinstance(p.this, exp.Star)):
-                return None
+        for p in outputs:
             ident = p.args.get("alias") if isinstance(p, exp.Alias) else (
                 p.this if isinstance(p, exp.Column) else None)
             if isinstance(ident, exp.Identifier):
