@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from xander.bench.datasets import load, sample
 from xander.bench.metrics import evaluate_prediction
+from xander.bench.report import cpu_name
 from xander.bench.runner import code_commit
 from xander.engines import open_engine
 from xander.paths import cache_dir
@@ -49,13 +50,7 @@ def ask(db: Path, question: str, cache: Path, cores: str | None) -> tuple[float,
 
 
 def cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown CPU"
-    names = [line.split(":", 1)[1].strip() for line in text.splitlines()
-             if line.startswith("model name")]
-    return f"{names[0] if names else 'unknown CPU'}, {os.cpu_count()} cores on the machine"
+    return f"{cpu_name() or 'unknown CPU'}, {os.cpu_count()} cores on the machine"
 
 
 def pct(xs: list[float], q: float) -> float:

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from xander.bench.datasets import load
+from xander.bench.report import cpu_name
 from xander.bench.runner import code_commit
 from xander.engines import open_engine
 from xander.engines.profile import dialect_profile
@@ -108,12 +109,7 @@ def split_counts(lm: VocabLM, schema: Schema, system: str, questions: list[str])
 
 
 def cpu_model() -> str:
-    try:
-        names = [line.split(":", 1)[1].strip() for line in
-                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
-    except OSError:
-        names = []
-    return f"{names[0] if names else 'unknown CPU'}, {os.cpu_count()} cores"
+    return f"{cpu_name() or 'unknown CPU'}, {os.cpu_count()} cores"
 
 
 def main() -> None:

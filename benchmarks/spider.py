@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xander.bench.report import coverage, write_report
+from xander.bench.report import coverage, cpu_name, write_report
 from xander.bench.runner import RunSpec, code_commit, run, select_examples, summarize
 from xander.config import load_config
 
@@ -32,14 +32,7 @@ DEFAULT_DATA = Path(os.environ.get("XANDER_DATA", ROOT.parent / "shared" / "data
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name() or platform.processor() or platform.machine()
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, no GPU"
 
 
