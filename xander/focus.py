@@ -34,7 +34,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-import networkx as nx
 from rapidfuzz import fuzz, process
 
 from xander import cue_words
@@ -490,6 +489,8 @@ def _closure(schema: Schema, seeds: Sequence[str], max_hops: int) -> tuple[list[
     """The seeds, most relevant first, each followed by the tables along the shortest join
     path (at most ``max_hops`` foreign keys) to a seed kept before it in the same connected
     part of the foreign-key graph; and the tables that came only as join steps."""
+    import networkx as nx  # here, not at import: a fresh process pays for it only when focusing
+
     g = schema.graph
     by_low = {t.name.lower(): t.name for t in schema.tables}
     kept: dict[str, None] = {}

@@ -22,15 +22,17 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
 from xander.engines import Engine, ForeignKey
 from xander.engines.profile import dialect_profile
 from xander.errors import QueryError, SchemaError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 SAMPLE_ROWS_SCANNED = 50  # rows read per table to pick sample values (bounded cost per table)
 MAX_SAMPLE_CHARS = 40  # longer sample values are cut in the prompt
@@ -221,6 +223,8 @@ class Schema:
     @cached_property
     def graph(self) -> nx.MultiGraph:
         """Undirected multigraph: a node per table (lower-case), an edge per foreign key."""
+        import networkx as nx  # here, not at import: it costs a fresh process 0.15-0.25 s
+
         g = nx.MultiGraph()
         g.add_nodes_from(t.name.lower() for t in self.tables)
         for t in self.tables:
@@ -245,6 +249,8 @@ class Schema:
         b = tb.name.lower() if tb is not None else target.lower()
         if a not in self.graph or b not in self.graph:
             return []
+        import networkx as nx
+
         try:
             nodes = nx.shortest_path(self.graph, a, b)
         except nx.NetworkXNoPath:

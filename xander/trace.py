@@ -1,14 +1,20 @@
-"""The search tree, kept as a networkx graph: exportable as JSON and printable for humans."""
+"""The search tree: exportable as JSON (networkx's node-link form) and printable for humans.
+
+The tree is kept in plain dictionaries and handed out as a networkx graph on demand
+(``Trace.graph``): importing networkx costs a fresh ``xander ask`` about 0.15-0.25 s, more than
+the rest of a warm answer's Python start, and the search itself only adds nodes and marks them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from xander.diagnostic import Diagnostic
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,42 +44,77 @@ class Trace:
     """Nodes with their status: open, expanded, pruned (with the diagnostic), complete."""
 
     def __init__(self, listener: Listener | None = None) -> None:
-        self.graph = nx.DiGraph()
+        self._nodes: dict[int, dict[str, Any]] = {}  # id -> data, in the order added
+        self._kids: dict[int, dict[int, None]] = {}  # id -> children, in the order added
+        self._parents: dict[int, dict[int, None]] = {}
         self.listener = listener
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._nodes
+
+    def _node(self, node_id: int) -> dict[str, Any]:
+        if node_id not in self._nodes:
+            self._nodes[node_id] = {}
+            self._kids[node_id] = {}
+            self._parents[node_id] = {}
+        return self._nodes[node_id]
 
     def add(self, node: Node, status: str = "open", **attrs: Any) -> None:
         data = {"text": node.text, "logprob": round(node.logprob, 4), "depth": node.depth,
                 "status": status, **attrs}
-        self.graph.add_node(node.id, **data)
+        self._node(node.id).update(data)
         if node.parent >= 0:
-            self.graph.add_edge(node.parent, node.id)
+            self._node(node.parent)
+            self._kids[node.parent][node.id] = None
+            self._parents[node.id][node.parent] = None
         if self.listener is not None:
             self.listener({"event": "node", "id": node.id, "parent": node.parent, **data})
 
     def mark(self, node_id: int, status: str, **attrs: Any) -> None:
-        if node_id in self.graph:
-            self.graph.nodes[node_id].update(status=status, **attrs)
+        if node_id in self._nodes:
+            self._nodes[node_id].update(status=status, **attrs)
             if self.listener is not None:
                 self.listener({"event": "mark", "id": node_id, "status": status, **attrs})
 
     def prune(self, node: Node, diags: list[Diagnostic]) -> None:
         self.add(node, "pruned", reason="; ".join(str(d) for d in diags))
 
+    def nodes(self) -> list[tuple[int, dict[str, Any]]]:
+        """``(id, data)`` of every node, in the order added."""
+        return list(self._nodes.items())
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The tree as a networkx ``DiGraph`` (built on each call: the search keeps growing it)."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from(self._nodes.items())
+        g.add_edges_from((u, v) for u, kids in self._kids.items() for v in kids)
+        return g
+
     def to_json(self) -> dict[str, Any]:
-        return nx.node_link_data(self.graph, edges="edges")
+        """networkx's node-link data of the tree (``nx.node_link_data(graph, edges="edges")``),
+        written without importing networkx."""
+        return {"directed": True, "multigraph": False, "graph": {},
+                "nodes": [{**data, "id": n} for n, data in self._nodes.items()],
+                "edges": [{"source": u, "target": v}
+                          for u, kids in self._kids.items() for v in kids]}
 
     def explain(self, max_lines: int = 200) -> str:
         """An indented tree of the interesting nodes (branch points, pruned, complete)."""
-        g = self.graph
-        if not g:
+        if not self._nodes:
             return "(empty search tree)"
         lines: list[str] = []
 
         def show(n: int, indent: int) -> None:
             if len(lines) >= max_lines:
                 return
-            data = g.nodes[n]
-            kids = list(g.successors(n))
+            data = self._nodes[n]
+            kids = list(self._kids[n])
             interesting = data["status"] != "expanded" or len(kids) != 1
             if interesting:
                 extra = f"  <- {data['reason']}" if data.get("reason") else ""
@@ -82,6 +123,6 @@ class Trace:
             for k in kids:
                 show(k, indent + 1 if interesting else indent)
 
-        for root in (n for n in g if g.in_degree(n) == 0):
+        for root in (n for n in self._nodes if not self._parents[n]):
             show(root, 0)
         return "\n".join(lines)
