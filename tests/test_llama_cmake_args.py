@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "llama-cmake-args"
+pytestmark = pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
 
 ZEN3 = ("fpu vme sse sse2 ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi1 bmi2 sha_ni vaes "
         "vpclmulqdq")
@@ -31,7 +32,6 @@ def flags(tmp_path: Path, cpu_flags: str) -> dict[str, str]:
     return dict(pairs)
 
 
-@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
 def test_zen3_gets_avx2_kernels_and_no_avx512(tmp_path: Path) -> None:
     got = flags(tmp_path, ZEN3)
     assert got["GGML_NATIVE"] == "OFF"

@@ -46,21 +46,16 @@ class Trace:
     def __init__(self, listener: Listener | None = None) -> None:
         self._nodes: dict[int, dict[str, Any]] = {}  # id -> data, in the order added
         self._kids: dict[int, dict[int, None]] = {}  # id -> children, in the order added
-        self._parents: dict[int, dict[int, None]] = {}
         self.listener = listener
-
-    def __len__(self) -> int:
-        return len(self._nodes)
-
-    def __contains__(self, node_id: object) -> bool:
-        return node_id in self._nodes
 
     def _node(self, node_id: int) -> dict[str, Any]:
         if node_id not in self._nodes:
             self._nodes[node_id] = {}
             self._kids[node_id] = {}
-            self._parents[node_id] = {}
         return self._nodes[node_id]
+
+    def _edges(self) -> list[tuple[int, int]]:
+        return [(u, v) for u, kids in self._kids.items() for v in kids]
 
     def add(self, node: Node, status: str = "open", **attrs: Any) -> None:
         data = {"text": node.text, "logprob": round(node.logprob, 4), "depth": node.depth,
@@ -69,7 +64,6 @@ class Trace:
         if node.parent >= 0:
             self._node(node.parent)
             self._kids[node.parent][node.id] = None
-            self._parents[node.id][node.parent] = None
         if self.listener is not None:
             self.listener({"event": "node", "id": node.id, "parent": node.parent, **data})
 
@@ -82,10 +76,6 @@ class Trace:
     def prune(self, node: Node, diags: list[Diagnostic]) -> None:
         self.add(node, "pruned", reason="; ".join(str(d) for d in diags))
 
-    def nodes(self) -> list[tuple[int, dict[str, Any]]]:
-        """``(id, data)`` of every node, in the order added."""
-        return list(self._nodes.items())
-
     @property
     def graph(self) -> nx.DiGraph:
         """The tree as a networkx ``DiGraph`` (built on each call: the search keeps growing it)."""
@@ -93,7 +83,7 @@ class Trace:
 
         g = nx.DiGraph()
         g.add_nodes_from(self._nodes.items())
-        g.add_edges_from((u, v) for u, kids in self._kids.items() for v in kids)
+        g.add_edges_from(self._edges())
         return g
 
     def to_json(self) -> dict[str, Any]:
@@ -101,8 +91,7 @@ class Trace:
         written without importing networkx."""
         return {"directed": True, "multigraph": False, "graph": {},
                 "nodes": [{**data, "id": n} for n, data in self._nodes.items()],
-                "edges": [{"source": u, "target": v}
-                          for u, kids in self._kids.items() for v in kids]}
+                "edges": [{"source": u, "target": v} for u, v in self._edges()]}
 
     def explain(self, max_lines: int = 200) -> str:
         """An indented tree of the interesting nodes (branch points, pruned, complete)."""
@@ -123,6 +112,7 @@ class Trace:
             for k in kids:
                 show(k, indent + 1 if interesting else indent)
 
-        for root in (n for n in self._nodes if not self._parents[n]):
+        children = {v for _, v in self._edges()}
+        for root in (n for n in self._nodes if n not in children):
             show(root, 0)
         return "\n".join(lines)
