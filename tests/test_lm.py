@@ -26,6 +26,19 @@ def test_resolve_model_specs(tmp_path):
         resolve("nope")
 
 
+def test_vllm_spec_options_are_checked_before_vllm_loads():
+    from xander.lm.registry import load_lm
+    from xander.lm.vllm import parse_spec
+
+    assert parse_spec("/m/qwen?enforce_eager=off&max_batch=8") == (
+        "/m/qwen", {"enforce_eager": False, "max_batch": 8})
+    assert parse_spec("embedded") == ("embedded", {})
+    with pytest.raises(ModelNotFoundError, match="unknown option 'eager'.*enforce_eager"):
+        load_lm("vllm:embedded?eager=1")
+    with pytest.raises(ModelNotFoundError, match="bad value 'maybe' for 'enforce_eager'"):
+        load_lm("vllm:embedded?enforce_eager=maybe")
+
+
 def test_missing_part_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setenv("XANDER_CACHE", str(tmp_path))
     fake = EmbeddedModel("x", "x.gguf", "xander_no_such_part{i}", "no-such-part{i}", "1.0", 2,

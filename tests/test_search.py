@@ -49,14 +49,17 @@ def test_budget_stops_with_reason(embedded_lm):
 
 
 def test_example_rows_steer_the_answer(concert_singer, embedded_lm):
-    # the model orders by age ascending (youngest); an example row of the oldest singer makes
-    # the example checker reject that and the ASC/DESC repair find the query that contains it
+    # the model picks the youngest (ORDER BY Age ASC, or Age = (SELECT MIN(Age) ...)); an example
+    # row of the oldest singer makes the example checker reject that and one direction repair find
+    # the query that contains it.  Which of the two forms the model writes differs between
+    # llama.cpp's AVX-512 and AVX2 kernels (seen: ORDER BY on a Xeon, MIN on an EPYC Zen 3), so
+    # either direction repair is right, and only one of them.
     x = Xander(concert_singer, model=embedded_lm)
     plain = x.ask("Show the name and country of the youngest singer.")
     assert plain.rows == (("Tribal King", "France"),)
     r = x.ask("Show the name and country of the youngest singer.", examples=[("Joe Sharp",)])
     assert r.error is None and r.rows == (("Joe Sharp", "Netherlands"),)
-    assert r.repairs == ("flip ORDER BY direction",)
+    assert r.repairs in (("flip ORDER BY direction",), ("swap Min -> Max",))
     assert any(d.code == "missing-example" for c in r.candidates for d in c.diagnostics)
 
 

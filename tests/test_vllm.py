@@ -21,6 +21,9 @@ pytestmark = [
 ]
 
 QUESTION = "How many singers are there?"
+#: No torch.compile warm-up: the engine starts in half the time on these CPUs (57 s against
+#: 115 s for `vllm serve` on a Xeon here), and these tests decode a few hundred tokens in all.
+SPEC = "vllm:embedded?enforce_eager=1"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def vllm_lm():
     from xander.config import LMConfig
     from xander.lm.registry import load_lm
 
-    lm = load_lm("vllm:embedded", n_ctx=LMConfig().n_ctx)  # the instance Xander(model=...) gets
+    lm = load_lm(SPEC, n_ctx=LMConfig().n_ctx)  # the instance Xander(model=...) gets
     yield lm
     lm.close()
 
@@ -104,21 +107,22 @@ def test_top_k_and_path_match_complete(vllm_lm):
 def test_ask_with_search_through_vllm(vllm_lm):
     from xander.api import Xander
 
-    x = Xander(spider_db("concert_singer"), model="vllm:embedded")
+    x = Xander(spider_db("concert_singer"), model=SPEC)
     assert x.lm is vllm_lm  # one engine per process
     r = x.ask(QUESTION)
     assert r.error is None and r.rows == ((6,),), r.sql
     assert r.mode == "search"
 
 
-def test_lookahead_search_builds_the_same_tree(vllm_lm):
-    """One request per greedy path (top_k_path) instead of one per token: same search.
+def test_lookahead_search_answers_alike_in_fewer_requests(vllm_lm):
+    """One request per greedy path (top_k_path) instead of one per token: the same answer.
 
-    The first question's tree is compared exactly.  On the second, step requests (a prefill
-    per prefix) and paths (decode steps) round bf16 differently and a near-tie deep in the tree
-    can flip (seen once, 2026-12-01: 46 against 67 expansions, both answers running), so there
-    only the requests and the answers' soundness are asserted; the exact same-tree property is
-    proven on a scripted model in tests/test_search_fast.py."""
+    The exact same-tree property is proven on a scripted model (tests/test_search_fast.py).  On
+    vLLM's CPU kernels a step request (a prefill per prefix) and a path (decode steps) round bf16
+    differently, so a near-tie in the tree can flip: seen 15 against 17 expansions on an EPYC
+    Zen 3 (AVX2) for the first question below, both finding the same query, and 46 against 67
+    on the second, both answers running.  So here the answers, their soundness and the number
+    of requests are compared, not the trees."""
     from xander.api import Xander
 
     x = Xander(spider_db("concert_singer"), model=vllm_lm)
@@ -141,7 +145,7 @@ def test_lookahead_search_builds_the_same_tree(vllm_lm):
             assert ahead.error is None and step.error is None, (ahead.sql, step.sql)
             if q != questions[0]:
                 continue
-            assert (ahead.sql, ahead.expansions) == (step.sql, step.expansions)
+            assert ahead.sql == step.sql and ahead.rows == step.rows
             # prefetch: the paths of the best queued nodes come in the same batches
             vllm_lm.path_tokens = n
             x.config = base.with_overrides(search={"prefetch": 3})
@@ -149,13 +153,11 @@ def test_lookahead_search_builds_the_same_tree(vllm_lm):
             batched = x.ask(q)
             batched_calls = vllm_lm.stats().calls - calls
             x.config = base
-            assert (batched.sql, batched.expansions) == (step.sql, step.expansions)
-            assert [c.sql for c in batched.candidates] == [c.sql for c in step.candidates]
+            assert batched.sql == step.sql and batched.rows == step.rows
             assert batched_calls <= ahead_calls
     finally:
         vllm_lm.path_tokens = n
         x.config = base
-
 
 
 def test_structured_outputs_grammar(vllm_lm):
@@ -167,6 +169,6 @@ def test_greedy_under_the_schema_grammar_through_vllm(vllm_lm):
     from xander.config import Config
 
     cfg = Config().with_overrides(lm={"grammar": "schema"})
-    x = Xander(spider_db("concert_singer"), model="vllm:embedded", config=cfg)
+    x = Xander(spider_db("concert_singer"), model=SPEC, config=cfg)
     r = x.ask("How many concerts are there in each stadium? Give the stadium name.", mode="greedy")
     assert r.error is None and r.rows, r.sql

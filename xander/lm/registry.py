@@ -5,7 +5,8 @@ packages), ``embedded:<key>`` or the key alone (``qwen2.5-coder-1.5b``), a path 
 file (llama.cpp), a Hugging Face model directory (transformers; slow on a CPU),
 ``openai:<base_url>[,<base_url>...][?model=<name>]`` (OpenAI-compatible servers: vLLM,
 llama-cpp-python, llama.cpp; several URLs are replicas), ``vllm:<HF dir>`` or
-``vllm:embedded`` (vLLM in-process; the embedded GGUF is converted once).
+``vllm:embedded`` (vLLM in-process; the embedded GGUF is converted once; options as
+``vllm:embedded?enforce_eager=1``).
 A new backend is one module plus one ``register`` line.
 Loaded models are kept per process, so a benchmark run or an API user pays the load once.
 """
@@ -60,8 +61,10 @@ def _openai(rest: str, options: dict) -> LM:
 
 
 def _vllm(rest: str, options: dict) -> LM:
-    from xander.lm.vllm import DEFAULT_MAX_MODEL_LEN, VLLMLM
+    from xander.lm.vllm import DEFAULT_MAX_MODEL_LEN, VLLMLM, parse_spec
 
+    rest, spec_options = parse_spec(rest)
+    options = {**spec_options, **options}
     max_len = int(options.pop("n_ctx", DEFAULT_MAX_MODEL_LEN))
     key = rest.partition(":")[2] if rest.startswith("embedded") else None
     if key is None:

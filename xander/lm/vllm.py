@@ -36,6 +36,41 @@ from xander.lm.base import (
 
 DEFAULT_MAX_MODEL_LEN = 8192
 
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
+
+
+def _flag(value: str) -> bool:
+    if value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise ValueError(value)
+
+
+#: ``vllm:<dir>?key=value`` options and their types.  ``enforce_eager`` is vLLM's own switch: no
+#: torch.compile warm-up at start (a minute or more on a CPU), at some cost per token.
+SPEC_OPTIONS: dict[str, Any] = {"enforce_eager": _flag, "max_batch": int, "path_tokens": int}
+
+
+def parse_spec(rest: str) -> tuple[str, dict[str, Any]]:
+    """The model part and the options of a ``vllm:<HF dir|embedded>[?key=value&...]`` spec.
+
+    >>> parse_spec("embedded?enforce_eager=1&path_tokens=16")
+    ('embedded', {'enforce_eager': True, 'path_tokens': 16})
+    """
+    import urllib.parse
+
+    model, _, query = rest.strip().partition("?")
+    options: dict[str, Any] = {}
+    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if key not in SPEC_OPTIONS:
+            raise ModelNotFoundError(f"unknown option {key!r} in the vllm model spec",
+                                     f"options: {', '.join(sorted(SPEC_OPTIONS))}")
+        try:
+            options[key] = SPEC_OPTIONS[key](value)
+        except ValueError as exc:
+            raise ModelNotFoundError(f"bad value {value!r} for {key!r} in the vllm model spec",
+                                     "give a number, or 1/0 for enforce_eager") from exc
+    return model, options
+
 
 @dataclass(frozen=True, slots=True)
 class _Request:
