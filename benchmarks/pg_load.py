@@ -20,7 +20,10 @@ Choices (docs/postgres.md says why):
   everything else ``TEXT`` (dates and booleans too: SQLite stores text such as ``'T'`` and
   ``'March 2010'``, and the gold results compare those strings).  A column whose values do not
   all fit its type (SQLite stores text in an integer column without a murmur) falls back to
-  ``DOUBLE PRECISION``, then ``TEXT``; each fallback is reported;
+  ``DOUBLE PRECISION``, then ``TEXT``; each fallback is reported.  ``--declared-types`` keeps
+  the declarations closer, where the values allow (``INTEGER``, ``VARCHAR(n)``: see
+  ``declared_pg_type``), in databases named ``<name>_typed``, so that the prompt shows the types
+  SQLite's does;
 - rows by ``COPY``; NUL characters, which PostgreSQL text cannot hold, are dropped (reported);
 - primary keys where the rows hold them (unique, not null), foreign keys where PostgreSQL accepts
   them (the referenced columns get a ``UNIQUE`` constraint first when they are not the key);
@@ -51,15 +54,20 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "spider"
 #: the suffix of a ``--keep-case`` copy's database name (``concert_singer_keepcase``)
 KEEP_CASE_SUFFIX = "_keepcase"
+#: the suffix of a ``--declared-types`` copy's database name (``concert_singer_keepcase_typed``)
+DECLARED_TYPES_SUFFIX = "_typed"
 
 
-def pg_dbname(db_id: str, keep_case: bool = False) -> str:
+def pg_dbname(db_id: str, keep_case: bool = False, declared_types: bool = False) -> str:
     """The PostgreSQL database a Spider database is loaded into.
 
     >>> pg_dbname("cre_Doc_Template_Mgt"), pg_dbname("concert_singer", keep_case=True)
     ('cre_doc_template_mgt', 'concert_singer_keepcase')
+    >>> pg_dbname("concert_singer", keep_case=True, declared_types=True)
+    'concert_singer_keepcase_typed'
     """
-    return db_id.lower() + (KEEP_CASE_SUFFIX if keep_case else "")
+    return (db_id.lower() + (KEEP_CASE_SUFFIX if keep_case else "")
+            + (DECLARED_TYPES_SUFFIX if declared_types else ""))
 
 
 @dataclass
@@ -69,6 +77,7 @@ class LoadReport:
     db_id: str
     dbname: str
     keep_case: bool = False
+    declared_types: bool = False
     tables: int = 0
     rows: int = 0
     renamed: list[str] = field(default_factory=list)
@@ -141,6 +150,47 @@ def column_kind(declared: str) -> str:
 
 
 PG_TYPES = {"int": "BIGINT", "float": "DOUBLE PRECISION", "bytes": "BYTEA", "text": "TEXT"}
+_INT32 = 2**31
+
+
+def declared_pg_type(declared: str, kind: str, values: Sequence[Any]) -> str:
+    """The PostgreSQL type for a column of ``kind`` whose SQLite type is ``declared``, kept as
+    close to the declaration as the values allow (``--declared-types``), as a migration would:
+    ``INT``/``INTEGER`` -> ``INTEGER`` when every value fits 32 bits, ``VARCHAR(n)`` and
+    ``CHAR(n)`` -> ``VARCHAR(n)`` when every value fits ``n`` characters (``CHAR`` would pad the
+    values with spaces), ``TEXT`` -> ``TEXT``; every other type as ``PG_TYPES`` has it (reals
+    stay ``DOUBLE PRECISION``: PostgreSQL's ``REAL`` holds 32 bits, SQLite's 64; dates and
+    booleans stay text, as SQLite stores them).
+
+    >>> declared_pg_type("int", "int", [1, 2**31 - 1]), declared_pg_type("INT", "int", [2**31])
+    ('INTEGER', 'BIGINT')
+    >>> declared_pg_type("varchar(3)", "text", ["abc", None]), declared_pg_type("char(2)",
+    ...                                                                         "text", ["abc"])
+    ('VARCHAR(3)', 'TEXT')
+    >>> declared_pg_type("REAL", "float", [1.5]), declared_pg_type("DATETIME", "text", ["x"])
+    ('DOUBLE PRECISION', 'TEXT')
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    if column_kind(declared) != kind:  # the values did not fit the declaration
+        return PG_TYPES[kind]
+    try:
+        dt = exp.DataType.build(declared.strip(), dialect="sqlite") if declared.strip() else None
+    except (ValueError, TypeError, sqlglot.errors.SqlglotError):
+        dt = None
+    if dt is None:
+        return PG_TYPES[kind]
+    if kind == "int" and dt.this == exp.DataType.Type.INT:
+        fits = all(v is None or -_INT32 <= int(v) < _INT32 for v in values)
+        return "INTEGER" if fits else "BIGINT"
+    if kind == "text" and dt.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR,
+                                      exp.DataType.Type.NVARCHAR, exp.DataType.Type.NCHAR):
+        size = dt.find(exp.DataTypeParam)
+        n = int(size.name) if size is not None and size.name.isdigit() else 0
+        if n and all(v is None or len(v) <= n for v in values):
+            return f"VARCHAR({n})"
+    return PG_TYPES[kind]
 _FALLBACK = {"int": "float", "float": "text", "bytes": "text", "text": "text"}
 _INT = re.compile(r"^\s*[-+]?\d+\s*$")
 
@@ -204,15 +254,17 @@ def _lower_names(names: Iterable[str], what: str, report: LoadReport) -> dict[st
 
 
 def load_sqlite(sqlite_path: Path, admin_url: str, dbname: str | None = None, *,
-                keep_case: bool = False) -> LoadReport:
+                keep_case: bool = False, declared_types: bool = False) -> LoadReport:
     """Load one SQLite database into a new PostgreSQL database (dropped first if it exists),
-    named ``pg_dbname``; ``keep_case``: with SQLite's names as they are, not in lower case."""
+    named ``pg_dbname``; ``keep_case``: with SQLite's names as they are, not in lower case;
+    ``declared_types``: column types as close to SQLite's declarations as the values allow
+    (``declared_pg_type``), not only the four ``PG_TYPES``."""
     import psycopg
     from psycopg.conninfo import make_conninfo
 
     db_id = sqlite_path.stem
-    dbname = dbname.lower() if dbname else pg_dbname(db_id, keep_case)
-    report = LoadReport(db_id, dbname, keep_case)
+    dbname = dbname.lower() if dbname else pg_dbname(db_id, keep_case, declared_types)
+    report = LoadReport(db_id, dbname, keep_case, declared_types)
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {_q(dbname)} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {_q(dbname)} TEMPLATE template0 ENCODING 'UTF8'")
@@ -302,7 +354,11 @@ def _load(src: sqlite3.Connection, pg: Any, report: LoadReport) -> None:
         info, rows = infos[t], data[t]
         cnames = _lower_names([c[1] for c in info], f"column of {t}:", report)
         columns[t] = cnames
-        cols_sql = ", ".join(f"{_q(cnames[c[1]])} {PG_TYPES[k]}" for c, k in zip(info, kinds[t]))
+        types = [declared_pg_type(c[2] or "", k, [convert(k, r[i])[1] for r in rows])
+                 if report.declared_types else PG_TYPES[k]
+                 for i, (c, k) in enumerate(zip(info, kinds[t]))]
+        cols_sql = ", ".join(f"{_q(cnames[c[1]])} {pg_type}"
+                             for c, pg_type in zip(info, types))
         pg.execute(f"CREATE TABLE {_q(tnames[t])} ({cols_sql})")
         names = ", ".join(_q(cnames[c[1]]) for c in info)
         with pg.cursor() as cur, cur.copy(f"COPY {_q(tnames[t])} ({names}) FROM STDIN") as cp:
@@ -488,6 +544,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--keep-case", action="store_true",
                     help="keep SQLite's names as they are (quoted), in <db_id>_keepcase "
                          "databases, instead of lower case")
+    ap.add_argument("--declared-types", action="store_true",
+                    help="column types as close to SQLite's declarations as the values allow "
+                         "(VARCHAR(n), INTEGER), in <name>_typed databases, instead of the four "
+                         "types BIGINT, DOUBLE PRECISION, TEXT and BYTEA")
     ap.add_argument("--json", type=Path, help="write the reports here")
     args = ap.parse_args(argv)
     from psycopg.conninfo import make_conninfo
@@ -500,7 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not path.is_file():
             print(f"{db_id}: no {path}, skipped", flush=True)
             continue
-        rep = load_sqlite(path, args.url, keep_case=args.keep_case)
+        rep = load_sqlite(path, args.url, keep_case=args.keep_case,
+                          declared_types=args.declared_types)
         loads.append(rep)
         print(f"{db_id}: {rep.tables} tables, {rep.rows} rows, {rep.primary_keys} primary and "
               f"{rep.foreign_keys} foreign keys; {len(rep.fallbacks)} type fallbacks, "

@@ -30,6 +30,7 @@ from xander.errors import (
     UnsafeQueryError,
 )
 from xander.safety import ensure_read_only
+from xander.schema import Schema
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -551,6 +552,37 @@ def test_spider_gold_sql_agrees_between_sqlite_and_postgres(spider_pg):
     # the rest differ only where ORDER BY ... LIMIT 1 breaks a tie the engines order apart
     assert all("LIMIT 1" in q for q in concert.differ), concert.differ
     assert concert.agree == 45 - len(concert.pg_errors) - len(concert.differ) >= 30
+
+
+def test_declared_types_load_keeps_what_the_values_allow(pg_server):
+    """``pg_load.py --declared-types``: the prompt shows SQLite's declared types where the values
+    fit them (INTEGER, VARCHAR(n)), and what they need where they do not."""
+    from benchmarks.pg_load import check_gold, dev_questions, load_sqlite
+
+    rep = load_sqlite(spider_db("dog_kennels"), pg_server.url(), keep_case=True,
+                      declared_types=True)
+    assert rep.dbname == "dog_kennels_keepcase_typed" and rep.not_loaded == []
+    sqlite = Schema.from_engine(open_engine(str(spider_db("dog_kennels"))), samples=0)
+    e = open_engine(pg_server.url(rep.dbname))
+    try:
+        pg = Schema.from_engine(e, samples=0)
+        types = {t.name: {c.name: c.type for c in t.columns} for t in pg.tables}
+        declared = {t.name: {c.name: c.type for c in t.columns} for t in sqlite.tables}
+        assert types["Breeds"] == declared["Breeds"] == {
+            "breed_code": "VARCHAR(10)", "breed_name": "VARCHAR(80)"}
+        # 'Daily Accommodation' is longer than VARCHAR(10): SQLite keeps it, PostgreSQL would not
+        assert declared["Charges"]["charge_type"] == "VARCHAR(10)"
+        assert types["Charges"] == {"charge_id": "INTEGER", "charge_type": "TEXT",
+                                    "charge_amount": "DOUBLE PRECISION"}
+        same = sum(types[t][c] == declared[t][c] for t in types for c in types[t])
+        assert same / sum(map(len, types.values())) > 0.8
+        questions = dev_questions(["dog_kennels"]).get("dog_kennels")
+        if questions:  # the gold SQL answers as on the load with four types
+            gold = check_gold("dog_kennels", spider_db("dog_kennels"), pg_server.url(rep.dbname),
+                              questions)
+            assert gold.agree >= 0.8 * gold.questions, gold
+    finally:
+        e.close()
 
 
 # -- the hostile-input table of docs/postgres.md -------------------------------------------------

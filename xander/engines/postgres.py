@@ -77,6 +77,14 @@ _CANCEL_GRACE_S = 2.0
 #: SQLSTATEs of a session the server ended (admin shutdown, crash, idle timeout) or lost
 _LOST = re.compile(r"^(08|57P0[123]|25P03)")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
+#: format_type's long type names and the short forms a CREATE TABLE writes
+_SHORT_TYPES = {"character varying": "varchar", "character": "char", "bit varying": "varbit",
+                "timestamp without time zone": "timestamp",
+                "timestamp with time zone": "timestamptz", "time without time zone": "time",
+                "time with time zone": "timetz"}
+_LONG_TYPE = re.compile(
+    r"\b(?:" + "|".join(sorted(map(re.escape, _SHORT_TYPES), key=len, reverse=True)) + r")\b",
+    re.IGNORECASE)
 
 
 def recognizes(target: str) -> bool:
@@ -126,6 +134,19 @@ def _sql_name(name: str) -> str:
 
 
 # -- the statement types, by sqlglot's PostgreSQL parser ----------------------------------------
+def shown_type(catalog_type: str) -> str:
+    """A column's type as a ``CREATE TABLE`` writes it, from ``format_type``'s catalog name:
+    in capitals, with the SQL standard's long names in their short forms (``VARCHAR(12)`` for
+    ``character varying(12)``), so the prompt reads as SQLite's and DuckDB's declared types do.
+
+    >>> [shown_type(t) for t in ("integer", "character varying(12)", "character(3)",
+    ...                          "double precision", "timestamp without time zone",
+    ...                          "time with time zone", "numeric(10,2)", "bit varying(4)")]
+    ['INTEGER', 'VARCHAR(12)', 'CHAR(3)', 'DOUBLE PRECISION', 'TIMESTAMP', 'TIMETZ', 'NUMERIC(10,2)', 'VARBIT(4)']
+    """
+    return _LONG_TYPE.sub(lambda m: _SHORT_TYPES[m.group(0).lower()], catalog_type).upper()
+
+
 def statement_types(sql: str) -> tuple[str, ...]:
     """The kinds of the statements in ``sql`` as sqlglot's PostgreSQL parser reads them
     (``SELECT`` for a query or set operation).  ``QueryError`` when it cannot parse them.
@@ -357,7 +378,8 @@ class PostgresEngine:
             "col_description(a.attrelid, a.attnum) FROM pg_attribute a "
             "WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped "
             "ORDER BY a.attrelid, a.attnum", [oids]):
-            cols.setdefault(oid, []).append(ColumnInfo(name, str(typ).upper(), comment or ""))
+            cols.setdefault(oid, []).append(
+                ColumnInfo(name, shown_type(str(typ)), comment or ""))
         label = {r[0]: self._label(r[1], r[2]) for r in rels}
         pks: dict[int, tuple[str, ...]] = {}
         fks: dict[int, list[ForeignKey]] = {}
