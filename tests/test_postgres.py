@@ -644,7 +644,9 @@ def test_hostile_inputs_get_plain_answers(shop, reader_url, unchanged):
 
 
 def test_an_average_of_a_text_column_is_repaired_to_numbers(pg_server):
-    """PostgreSQL has no avg(text) (SQLite reads the digits): the repair casts the argument."""
+    """PostgreSQL has no avg(text) (SQLite reads the digits): the repair casts the argument; a
+    second repair casts only the numbers, for a column that also holds text such as 'null'
+    (car_1's horsepower), where the plain cast fails."""
     from xander.checkers import CheckContext
     from xander.checkers.execution import ExecutionChecker
     from xander.repair import repairs_for
@@ -655,7 +657,10 @@ def test_an_average_of_a_text_column_is_repaired_to_numbers(pg_server):
     pg_server.psql("DROP DATABASE IF EXISTS xander_numeric")
     pg_server.psql("CREATE DATABASE xander_numeric")
     pg_server.psql("CREATE TABLE dogs (id BIGINT PRIMARY KEY, age TEXT); "
-                   "INSERT INTO dogs VALUES (1, '2'), (2, '5')", dbname="xander_numeric")
+                   "INSERT INTO dogs VALUES (1, '2'), (2, '5'), (3, NULL)", dbname="xander_numeric")
+    pg_server.psql("CREATE TABLE cars (id BIGINT PRIMARY KEY, hp TEXT); "
+                   "INSERT INTO cars VALUES (1, '100'), (2, 'null'), (3, ' 2e2 ')",
+                   dbname="xander_numeric")
     engine = open_engine(pg_server.url("xander_numeric"))
     try:
         ctx = CheckContext(Schema.from_engine(engine), engine, Task("average age of dogs?"))
@@ -663,9 +668,16 @@ def test_an_average_of_a_text_column_is_repaired_to_numbers(pg_server):
         diags = ExecutionChecker().check(sql, ctx)
         assert [d.code for d in diags] == ["engine-error"]
         assert re.search(POSTGRES.error_patterns["text-aggregate"], diags[0].message)
-        ((fixed, what),) = repairs_for(Candidate(sql, diagnostics=tuple(diags)), ctx)
+        (fixed, what), (skipping, _) = repairs_for(Candidate(sql, diagnostics=tuple(diags)), ctx)
         assert (fixed, what) == ("SELECT AVG(CAST(age AS DOUBLE PRECISION)) FROM dogs",
                                  "avg of age as a number")
-        assert engine.execute(fixed).rows == ((3.5,),)
+        assert engine.execute(fixed).rows == engine.execute(skipping).rows == ((3.5,),)
+        sql = "SELECT AVG(hp) FROM cars"
+        plain, skip = repairs_for(
+            Candidate(sql, diagnostics=tuple(ExecutionChecker().check(sql, ctx))), ctx)
+        assert "invalid input syntax" in ExecutionChecker().check(plain[0], ctx)[0].message
+        assert skip[1] == "avg of hp as a number, text that is no number skipped"
+        assert ExecutionChecker().check(skip[0], ctx) == []
+        assert engine.execute(skip[0]).rows == ((150.0,),)
     finally:
         engine.close()
