@@ -475,6 +475,35 @@ def test_the_search_answers_with_the_repaired_query(target, sqlite_engine):
     assert sorted(fixed.result.rows) == rows(sqlite_engine, _NOT_GROUPED)
 
 
+#: avg of a text column, compared with that text column: the numeric repair makes the average
+#: run, and the comparison it then makes (text < a number) is refused in turn
+_BELOW_AVERAGE = "SELECT concert_name FROM concert WHERE year < (SELECT AVG(year) FROM concert)"
+
+
+def test_a_repair_refused_in_turn_is_repaired_once_more(target, sqlite_engine):
+    """The search repairs a repair that fails with an error of its own (two rules deep): the
+    answer carries both repairs and runs; without the second round it has none that runs."""
+    lm = ScriptedLM({"": [(_BELOW_AVERAGE, -0.1)], _BELOW_AVERAGE: [(END, -0.1)]})
+    schema = Schema.from_engine(target)
+    task = Task("Which concerts were before the average year?")
+    ctx = CheckContext(schema, target, task)
+    out = search(lm, build_prompt(lm, schema, task), ctx, SearchConfig(), partial_checkers(),
+                 complete_checkers(), max_tokens=32)
+    assert out.stop_reason == "found", [(c.sql, c.error) for c in out.candidates]
+    first, *middle, fixed = out.candidates
+    assert first.sql == _BELOW_AVERAGE and not first.ok
+    assert middle and all(not c.ok for c in middle)
+    assert out.best is fixed and fixed.ok
+    assert len(fixed.repairs) == 2 and fixed.repairs[0] == "avg of year as a number"
+    assert "as SQLite compares them" in fixed.repairs[1]
+    # SQLite's answer to the query as the model wrote it
+    assert sorted(fixed.result.rows) == rows(sqlite_engine, _BELOW_AVERAGE) == [("Week 2",)]
+    single = search(ScriptedLM({"": [(_BELOW_AVERAGE, -0.1)], _BELOW_AVERAGE: [(END, -0.1)]}),
+                    build_prompt(lm, schema, task), ctx, SearchConfig(repair_rounds=1),
+                    partial_checkers(), complete_checkers(), max_tokens=32)
+    assert not any(c.ok for c in single.candidates)
+
+
 # -- Spider's gold SQL that PostgreSQL refuses -----------------------------------------------------
 def test_spider_gold_postgres_refuses_is_repaired_to_sqlites_answer(pg_server):
     """concert_singer's dev gold queries that fail on PostgreSQL for a bare column or a text

@@ -77,7 +77,8 @@ class SearchConfig:
     whether each one is a backend request or a hit in the lookahead cache (one backend request
     can answer several expansions), so this bounds the search, not the LM calls."""
     max_candidates: int = 4
-    """Most complete candidates (clean or not) to evaluate before choosing."""
+    """Most complete queries the LM proposes (clean or not) before choosing; their repairs do
+    not count, so an engine that refuses more queries (PostgreSQL) explores as far."""
     candidates: int = 1
     """Clean candidates (ran, no error, no warning; distinct in Normalized SQL) to gather before
     choosing by results; 1 stops at the first, as the paper's search does."""
@@ -103,6 +104,10 @@ class SearchConfig:
     expansion, every child queued)."""
     repair: bool = True
     """Try AST repairs on candidates that fail identifier or engine checks."""
+    repair_rounds: int = 2
+    """Repairs applied one upon another at most: a repair the engine refuses in turn (PostgreSQL:
+    ``avg`` of a text column cast to a number, then compared with that text column) is repaired
+    once more at 2; 1 repairs only the queries the LM proposed."""
     disabled_checkers: tuple[str, ...] = ()
     """Checkers switched off (ablations); ``safety`` and ``execution`` always run."""
     prefetch: int = 0

@@ -18,7 +18,8 @@ respell the chosen token (case, spaces) are not queued (``branch_on_meaning``): 
 where the meaning does.
 
 Budgets are LM work first: ``max_expansions`` (next-token distributions asked for) and
-``max_candidates``.  The wall-clock ``deadline_s`` is a last resort, and its clock starts only once
+``max_candidates`` (complete queries the LM proposed; their repairs are checker work and do not
+count).  The wall-clock ``deadline_s`` is a last resort, and its clock starts only once
 the prompt has been evaluated (the first LM call returned), so a slow machine spends its seconds
 on the search, not on the prompt.  When a budget stops the search before any query ran, the most
 likely open branch is completed greedily (one completion) and checked like any other candidate,
@@ -87,6 +88,10 @@ def _ends_query(lm: LM, token: int, text: str) -> bool:
     return token in lm.eos_tokens or "`" in text or ";" in text
 
 
+#: failed repairs of one candidate that are repaired again
+REPAIR_BRANCHES = 2
+
+
 def _clean(c: Candidate) -> bool:
     return c.ok and not any(d.severity == "warning" for d in c.diagnostics)
 
@@ -126,6 +131,7 @@ class _Search:
         self.expansions = 0
         self.pruned = 0
         self.candidates: list[Candidate] = []
+        self.proposed = 0  # distinct complete queries the LM proposed (their repairs aside)
         self.seen_sql: set[str] = set()  # as written and in Normalized SQL
         self.clean: list[Candidate] = []
         self.first_clean_at: int | None = None  # expansions when the first clean one came
@@ -201,12 +207,29 @@ class _Search:
         cand = self.evaluate(sql, node)
         if cand is None:
             return self.pool_full()
-        if not _clean(cand) and self.cfg.repair:
-            for fixed, what in repairs_for(cand, self.ctx):
-                rep = self.evaluate(fixed, node, (*cand.repairs, what))
-                if rep is not None and _clean(rep):
-                    break
+        self.proposed += 1
+        if self.cfg.repair:
+            self.repair(cand, node, self.cfg.repair_rounds)
         return self.pool_full()
+
+    def repair(self, cand: Candidate, node: Node, rounds: int) -> bool:
+        """Evaluate the repairs of a candidate that is not clean until one is clean.  A repair
+        that fails with an error of its own is repaired in turn (PostgreSQL refuses
+        ``avg(age)`` on text, then the repaired ``age < AVG(CAST(age AS ...))``), ``rounds``
+        rules deep in all (``[search] repair_rounds``), the first ``REPAIR_BRANCHES`` such
+        failures only.  True when a clean one came."""
+        if _clean(cand) or rounds == 0:
+            return _clean(cand)
+        failed: list[Candidate] = []
+        for fixed, what in repairs_for(cand, self.ctx):
+            rep = self.evaluate(fixed, node, (*cand.repairs, what))
+            if rep is None:
+                continue
+            if _clean(rep):
+                return True
+            if rep.error is not None and rep.error != cand.error:
+                failed.append(rep)
+        return any(self.repair(rep, node, rounds - 1) for rep in failed[:REPAIR_BRANCHES])
 
     def pool_full(self) -> bool:
         return len(self.clean) >= max(1, self.cfg.candidates)
@@ -270,7 +293,7 @@ class _Search:
             if self.extend(node):
                 stop = "found"
                 break
-            if len(self.candidates) >= self.cfg.max_candidates:
+            if self.proposed >= self.cfg.max_candidates:
                 stop = "max-candidates"
                 break
         if not any(c.ok for c in self.candidates) and self.rescue(root):

@@ -13,8 +13,9 @@ integer``).  Databases loaded from SQLite keep such columns (Spider's ``concert.
   numbers.  For ``=``, ``<>`` and ``IN`` the number side becomes text
   (``t1.code = CAST(t2.id AS TEXT)``: the same on the canonical digits keys hold, and never an
   error); for an order the text side becomes a number (``CAST(t.code AS DOUBLE PRECISION)``);
-- a text column against an expression of numbers (``id + 1``, ``COUNT(*)``): SQLite gives the
-  expression no affinity and compares text, and so does the repair (``CAST(... AS TEXT)``).
+- a text column against an expression of numbers (``id + 1``, ``COUNT(*)``, ``AVG(x)``, a cast
+  to a number, a scalar subquery of one such value): SQLite gives the expression no affinity
+  and compares text, and so does the repair (``CAST(... AS TEXT)``).
 
 Every such comparison of the query is mended at once (the engine names the first only).  The
 error text is read with the profile's ``text-compare`` pattern (its ``name`` group is the
@@ -75,8 +76,23 @@ def compare_as_sqlite(tree: exp.Expression, schema: Schema, dialect: str = "post
         if isinstance(e, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
             sides = {kind(e.left), kind(e.right)}
             return "numeric" if sides <= {"literal", "number", "numeric"} else ""
-        if isinstance(e, (exp.Sum, exp.Avg, exp.Min, exp.Max)):
+        if isinstance(e, (exp.Sum, exp.Avg)):  # SQLite's are numbers of no affinity
+            return "numeric"
+        if isinstance(e, (exp.Min, exp.Max)):
             return "numeric" if kind(e.this) in ("number", "numeric") else ""
+        if isinstance(e, exp.Cast):
+            return "numeric" if e.to.is_type(*exp.DataType.NUMERIC_TYPES) else ""
+        if isinstance(e, exp.Case):  # the numeric repair's CASE WHEN <a number> THEN CAST ...
+            branches = [i.args.get("true") for i in e.args.get("ifs") or []]
+            branches += [e.args["default"]] if e.args.get("default") is not None else []
+            return "numeric" if branches and all(
+                b is not None and kind(b) in ("literal", "numeric") for b in branches) else ""
+        if isinstance(e, (exp.Subquery, exp.Paren)):  # a scalar subquery: its one value
+            inner = e.unnest() if isinstance(e, exp.Paren) else e.this
+            if isinstance(inner, exp.Select) and len(inner.expressions) == 1:
+                one = inner.expressions[0]
+                return kind(one.this if isinstance(one, exp.Alias) else one)
+            return kind(inner) if isinstance(e, exp.Paren) else ""
         return ""
 
     def as_sqlite(other: exp.Expression) -> exp.Expression:
