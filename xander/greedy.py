@@ -11,6 +11,7 @@ from xander.lm.base import LM, Grammar
 from xander.prompts import CLOSE_FENCE, Prompt
 from xander.scoring import Candidate
 from xander.sqlparse import extract_sql
+from xander.ties import stable_ties
 
 
 def greedy(
@@ -21,8 +22,9 @@ def greedy(
     fence, see ``xander.grammar.with_end``) and run the complete-query checkers on the SQL."""
     completion = lm.complete(prompt.tokens, max_tokens=max_tokens, stop=(CLOSE_FENCE,),
                              grammar=grammar)
-    # names as a folding engine needs them (PostgreSQL), as the search does
-    sql = spelled(extract_sql(completion.text), ctx.schema)
+    # names as a folding engine needs them, ties broken as SQLite does (PostgreSQL), as the
+    # search does
+    sql = stable_ties(spelled(extract_sql(completion.text), ctx.schema), ctx.schema)
     diags = run_checkers(checkers, sql, ctx) if sql else []
     result = ctx.results.get(sql)
     return Candidate(

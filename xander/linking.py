@@ -138,7 +138,12 @@ def _has_column(source: object, column: str, schema: Schema) -> bool | None:
     """Does ``source`` (a Table or a Scope) have ``column``?  None when it cannot be known."""
     if isinstance(source, exp.Table):
         table = schema.table_of(source)
-        return None if table is None else table.column(column) is not None
+        if table is None:
+            return None
+        # the engine's stored-order column (PostgreSQL's ctid; ``xander.ties``)
+        row_order = dialect_profile(schema.dialect).row_order
+        return table.column(column) is not None or (
+            table.stored and row_order is not None and column.lower() == row_order)
     if isinstance(source, Scope):
         names = _output_names(source)
         return None if names is None else column.lower() in names

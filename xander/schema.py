@@ -60,6 +60,8 @@ class Table:
     db: str = ""
     """The schema the table lives in when several are served (``name`` is then ``db.table``);
     empty with one schema."""
+    stored: bool = True
+    """Rows stored where the engine's ``row_order`` column finds them (not a view)."""
 
     @property
     def bare_name(self) -> str:
@@ -113,7 +115,7 @@ class Schema:
         for info in infos:
             db = info.name.split(".", 1)[0] if qualified else ""
             table = Table(info.name, tuple(Column(c.name, c.type) for c in info.columns),
-                          info.primary_key, info.foreign_keys, db=db)
+                          info.primary_key, info.foreign_keys, db=db, stored=info.stored)
             rows: tuple[tuple[Any, ...], ...] = ()
             if samples:
                 try:

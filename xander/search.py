@@ -59,6 +59,7 @@ from xander.repair import repairs_for
 from xander.scoring import Candidate, Weights, best, score
 from xander.select import Selection, SelectWeights, choose
 from xander.sqlparse import extract_sql
+from xander.ties import stable_ties
 from xander.trace import Listener, Node, Trace
 
 # a piece that continues the current word, its qualifier (".") or makes it a function ("(")
@@ -176,7 +177,8 @@ class _Search:
             return sql
 
     def evaluate(self, sql: str, node: Node, repairs: tuple[str, ...] = ()) -> Candidate | None:
-        sql = spelled(sql, self.ctx.schema)  # names as a folding engine needs them (PostgreSQL)
+        # names as a folding engine needs them, ties broken as SQLite breaks them (PostgreSQL)
+        sql = stable_ties(spelled(sql, self.ctx.schema), self.ctx.schema)
         if not sql or sql in self.seen_sql:
             return None
         self.seen_sql.add(sql)

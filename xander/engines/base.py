@@ -49,6 +49,9 @@ class TableInfo:
     foreign_keys: tuple[ForeignKey, ...] = ()
     comment: str = ""
     """The database's comment on the table or view; empty if none."""
+    stored: bool = True
+    """Its rows are stored where the profile's ``row_order`` column finds them (a table or a
+    materialized view); False for a view or a foreign table."""
 
 
 @dataclass(frozen=True, slots=True)

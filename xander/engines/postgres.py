@@ -186,6 +186,8 @@ POSTGRES = register(EngineProfile(
     # unquoted names fold to lower case, quoted ones keep theirs: "Name" is not name
     caseless_names=False,
     statement_types=statement_types,
+    # ties in ORDER BY are broken by the stored order, as SQLite's stable sort leaves them
+    row_order="ctid",
     error_patterns={
         "ambiguous-column": r'column reference "(?P<name>[^"\n]+)" is ambiguous',
         "no-such-column": r'column "?(?P<name>[^"\n]+?)"? does not exist',
@@ -362,7 +364,8 @@ class PostgresEngine:
     def _introspect(self) -> list[TableInfo]:
         schemas = list(self.schemas)
         rels = self._catalog(
-            "SELECT c.oid, n.nspname, c.relname, obj_description(c.oid, 'pg_class') "
+            "SELECT c.oid, n.nspname, c.relname, obj_description(c.oid, 'pg_class'), "
+            "c.relkind IN ('r', 'm') "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'v', 'm', 'p', 'f') "
             "AND NOT c.relispartition AND has_table_privilege(c.oid, 'SELECT') "
@@ -400,8 +403,8 @@ class PostgresEngine:
                     ForeignKey(label[oid], tuple(keys), label[ref], tuple(ref_keys)))
         return [
             TableInfo(label[oid], tuple(cols.get(oid, ())), pks.get(oid, ()),
-                      tuple(fks.get(oid, ())), comment or "")
-            for oid, _, _, comment in rels
+                      tuple(fks.get(oid, ())), comment or "", bool(stored))
+            for oid, _, _, comment, stored in rels
         ]
 
     def sample_values(self, table: str, column: str, limit: int = 3) -> tuple[Any, ...]:

@@ -73,6 +73,10 @@ class EngineProfile:
     named_schemas: bool = False
     """The database has named schemas that ``--schema`` chooses among (PostgreSQL, DuckDB): the
     opener takes ``schemas=``, and with more than one, tables are named ``schema.table``."""
+    row_order: str | None = None
+    """A column every stored table has that gives its rows in the order they were stored
+    (PostgreSQL's ``ctid``): ``xander.ties`` breaks ORDER BY ties with it as SQLite's stable
+    sort does.  None where ties already come out so (SQLite) or there is none."""
     priority: int = 100
     """Targets are offered to profiles in ascending priority; the first that recognizes one
     opens it (data files before SQLite's header check before DuckDB's)."""
