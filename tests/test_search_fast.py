@@ -250,6 +250,32 @@ def test_repair_requalifies_a_wrong_alias(music):
     assert not plain.best.ok
 
 
+#: The likeliest query joins concert by comparing singer with itself (every pair of rows); the
+#: joins checker refuses it and the search answers with the runner-up.
+_UNLINKED = "SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON T1.singer_id = T1.singer_id"
+UNLINKED_JOIN = {
+    "": [(_UNLINKED, -0.1), (_JOINED, -0.8)],
+    _UNLINKED: [(END, -0.1)],
+    _JOINED: [(END, -0.1)],
+}
+
+
+def test_a_join_linked_to_no_other_table_is_refused(music):
+    out = run(music, ScriptedLM(UNLINKED_JOIN))
+    first, answer = out.candidates
+    assert first.sql == _UNLINKED and not first.ok and first.result is None  # never run
+    assert first.error == ("joins/join-unlinked: the join of T2 is linked to no other table: "
+                           "ON T1.singer_id = T1.singer_id")
+    assert out.best is answer and answer.sql == _JOINED and answer.ok
+    assert sorted(answer.result.rows) == [("Joe Sharp",), ("Tribal King",), ("Tribal King",)]
+    engine = open_engine(music)
+    schema, task = Schema.from_engine(engine), Task("Which singers ...?")
+    lm = ScriptedLM(UNLINKED_JOIN)
+    off = search(lm, build_prompt(lm, schema, task), CheckContext(schema, engine, task),
+                 SearchConfig(), partial_checkers(), complete_checkers(("joins",)), max_tokens=32)
+    assert off.best.sql == _UNLINKED and len(off.best.result.rows) == 9  # 3 singers x 3 concerts
+
+
 def test_unchunked_mode_is_best_first_over_whole_prefixes(music):
     chunked = run(music, ScriptedLM(UNSURE_LATER))
     assert chunked.best.sql == "SELECT name FROM singer"  # follows " name" through its dip

@@ -9,6 +9,7 @@ from xander.checkers.examples import ExampleChecker
 from xander.checkers.execution import DryRunChecker, ExecutionChecker, SafetyChecker
 from xander.checkers.grammar import GrammarChecker
 from xander.checkers.identifiers import IdentifierChecker, PartialIdentifierChecker
+from xander.checkers.joins import JoinChecker
 from xander.checkers.syntax import SyntaxChecker
 from xander.checkers.values import ValueChecker
 
@@ -21,6 +22,7 @@ __all__ = [
 COMPLETE: dict[str, Callable[[], Checker]] = {
     "syntax": SyntaxChecker,
     "identifiers": IdentifierChecker,
+    "joins": JoinChecker,
     "safety": SafetyChecker,
     "dry-run": DryRunChecker,
     "execution": ExecutionChecker,
