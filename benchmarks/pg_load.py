@@ -34,6 +34,8 @@ Choices (docs/postgres.md says why):
 ``linking.spelled``, which the search applies to every candidate; a no-op on lower-case names),
 on PostgreSQL through xander's engine, and compares the results with the official Spider
 comparison; it reports how many agree, how many agree as written (without the spelling step),
+how many agree with ORDER BY ties broken as SQLite breaks them (``xander.ties``, as xander runs
+them),
 and why the others do not.
 """
 
@@ -99,6 +101,9 @@ class GoldReport:
     agree_as_written: int = 0
     #: gold queries whose names the spelling step changed
     spelled: int = 0
+    #: agree once spelled and with ORDER BY ties broken as SQLite breaks them
+    #: (``xander.ties.stable_ties``, which the search and greedy apply too): what xander runs
+    agree_tied: int = 0
     differ: list[str] = field(default_factory=list)
     pg_errors: list[str] = field(default_factory=list)
     sqlite_errors: int = 0
@@ -466,6 +471,7 @@ def check_gold(db_id: str, sqlite_path: Path, pg_url: str,
     from xander.errors import XanderError
     from xander.linking import spelled
     from xander.schema import Schema
+    from xander.ties import stable_ties
 
     report = GoldReport(db_id)
     src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
@@ -502,6 +508,11 @@ def check_gold(db_id: str, sqlite_path: Path, pg_url: str,
                     report.agree_as_written += agrees(written, want, gold)
                 except XanderError:
                     pass  # as written it names what PostgreSQL does not have
+            tied = stable_ties(sql, schema)
+            try:
+                report.agree_tied += ok if tied == sql else agrees(tied, want, gold)
+            except XanderError:
+                pass
             if ok:
                 report.agree += 1
             else:
@@ -573,7 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             g = check_gold(db_id, path, url, by_db.get(db_id, []))
             golds.append(g)
             print(f"    gold: {g.agree}/{g.questions} agree ({g.agree_as_written} as written, "
-                  f"{g.spelled} respelled), {len(g.differ)} differ, "
+                  f"{g.spelled} respelled, {g.agree_tied} with ties broken), "
+                  f"{len(g.differ)} differ, "
                   f"{len(g.pg_errors)} fail on PostgreSQL", flush=True)
     if golds:
         total = sum(g.questions for g in golds)
@@ -583,7 +595,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{sum(len(g.differ) for g in golds)} differ, "
               f"{sum(len(g.pg_errors) for g in golds)} fail on PostgreSQL; "
               f"as written (names not respelled): {written}/{total} agree, "
-              f"{sum(g.spelled for g in golds)} respelled")
+              f"{sum(g.spelled for g in golds)} respelled; with ORDER BY ties broken as "
+              f"SQLite breaks them (xander.ties): {sum(g.agree_tied for g in golds)}/{total}")
         kinds = Counter(error_kind(e) for g in golds for e in g.pg_errors)
         for kind, n in kinds.most_common(12):
             print(f"  {n:4d}  {kind}")

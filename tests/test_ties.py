@@ -99,10 +99,10 @@ SPIDER_TIES = [
     ("employee_hire_evaluation", "SELECT Name FROM employee ORDER BY Age ASC"),
     ("network_1", "SELECT grade FROM Highschooler GROUP BY grade ORDER BY count(*) DESC LIMIT 1"),
     ("flight_2", "SELECT Airline FROM airlines GROUP BY Airline ORDER BY COUNT(*) DESC LIMIT 1"),
-    ("flight_2", "SELECT T1.Airline FROM airlines AS T1 JOIN flights AS T2 ON T1.uid = T2.Airline "
-                 "GROUP BY T1.Airline ORDER BY count(*) DESC LIMIT 1"),
-    ("concert_singer", "SELECT T2.Name, T1.Year FROM concert AS T1 JOIN stadium AS T2 "
-                       "ON T1.Stadium_ID = T2.Stadium_ID ORDER BY T1.Year"),
+    ("flight_2", ("SELECT T1.Airline FROM airlines AS T1 JOIN flights AS T2 "
+                  "ON T1.uid = T2.Airline GROUP BY T1.Airline ORDER BY count(*) DESC LIMIT 1")),
+    ("concert_singer", ("SELECT T2.Name, T1.Year FROM concert AS T1 JOIN stadium AS T2 "
+                        "ON T1.Stadium_ID = T2.Stadium_ID ORDER BY T1.Year")),
 ]
 
 
