@@ -4,6 +4,7 @@ a real question is answered end to end by the embedded model."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -101,6 +102,9 @@ def test_ask_pretty_output_and_trace(concert_singer, tmp_path):
                    "What is the name of the youngest singer?")
     assert proc.returncode == 0, proc.stderr
     assert "Tribal King" in proc.stdout and "[expanded]" in proc.stdout
+    # the pool: each complete node's score and group, then the groups and their queries
+    assert re.search(r"\[complete\] .* \(score [-+]\d\.\d{3}, group 0: share", proc.stdout)
+    assert re.search(r"^pool: \d+ candidates? in \d+ groups? by result", proc.stdout, re.M)
     assert " s (search, Qwen2.5-Coder-0.5B-Instruct-Q4_K_M" in proc.stdout
     assert json.loads(trace.read_text())["nodes"]
 

@@ -354,6 +354,10 @@ def test_the_pool_chooses_the_heaviest_group_of_equal_results(music):
     # the trace says which group each candidate fell in
     groups = {d["sql"]: d["group"] for _, d in pool.trace.graph.nodes(data=True) if "group" in d}
     assert groups == {c.sql: (1 if c.sql.endswith("'France'") else 0) for c in pool.candidates}
+    explained = pool.trace.explain()  # --explain shows each candidate's score, group and share
+    share = f"{sel.groups[0].share:.2f}"
+    assert sum(f", group 0: share {share})" in line for line in explained.splitlines()) == 2
+    assert f", group 1: share {sel.groups[1].share:.2f})" in explained
     by_score = run(music, ScriptedLM(DISAGREE), candidates=3, select="score")
     assert by_score.selection is None and by_score.best.sql.endswith("country = 'France'")
 

@@ -6,8 +6,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -158,8 +159,35 @@ def ask(
         _print_result(result, show_rows)
         if explain and result.trace is not None:
             typer.echo(result.trace.explain(), err=False)
+            for line in pool_lines(result.pool):
+                typer.echo(line)
     if result.error or result.not_sure:
         raise typer.Exit(1)
+
+
+def pool_lines(pool: Sequence[dict[str, Any]]) -> list[str]:
+    """What ``--explain`` says of the pool: the clean candidates grouped by their result, the
+    chosen group first, each with its share of the pool's weight and its queries.
+
+    >>> pool_lines([{"share": 0.7, "rows": 1, "members": ["SELECT 1", "SELECT 1.0"]},
+    ...             {"share": 0.3, "rows": 2, "members": ["SELECT 2 UNION SELECT 3"]}])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['pool: 3 candidates in 2 groups by result (the first is the answer)',
+     '  group 0: share 0.70, 1 row, 2 queries', '    SELECT 1', '    SELECT 1.0',
+     '  group 1: share 0.30, 2 rows, 1 query', '    SELECT 2 UNION SELECT 3']
+    """
+    if not pool:
+        return []
+    size = sum(len(g["members"]) for g in pool)
+    head = (f"pool: {size} candidate{'s' * (size != 1)} in {len(pool)} "
+            f"group{'s' * (len(pool) != 1)} by result (the first is the answer)")
+    lines = [head]
+    for i, g in enumerate(pool):
+        n, rows = len(g["members"]), g["rows"]
+        lines.append(f"  group {i}: share {g['share']:.2f}, {rows} row{'s' * (rows != 1)}, "
+                     f"{n} quer{'ies' if n != 1 else 'y'}")
+        lines.extend(f"    {' '.join(sql.split())}" for sql in g["members"])
+    return lines
 
 
 def _print_result(result, show_rows: int) -> None:

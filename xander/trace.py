@@ -94,7 +94,9 @@ class Trace:
                 "edges": [{"source": u, "target": v} for u, v in self._edges()]}
 
     def explain(self, max_lines: int = 200) -> str:
-        """An indented tree of the interesting nodes (branch points, pruned, complete)."""
+        """An indented tree of the interesting nodes (branch points, pruned, complete); a
+        complete one with its score and, when the pool was grouped by results, its group (0 is
+        the one chosen) and that group's share of the pool."""
         if not self._nodes:
             return "(empty search tree)"
         lines: list[str] = []
@@ -108,7 +110,7 @@ class Trace:
             if interesting:
                 extra = f"  <- {data['reason']}" if data.get("reason") else ""
                 lines.append(f"{'  ' * indent}[{data['status']}] {data['logprob']:+.2f} "
-                             f"{data['text'][-70:]!r}{extra}")
+                             f"{data['text'][-70:]!r}{_pool_note(data)}{extra}")
             for k in kids:
                 show(k, indent + 1 if interesting else indent)
 
@@ -116,3 +118,12 @@ class Trace:
         for root in (n for n in self._nodes if n not in children):
             show(root, 0)
         return "\n".join(lines)
+
+
+def _pool_note(data: dict[str, Any]) -> str:
+    """`` (score -0.210, group 0: share 0.67)`` for a complete node the search scored."""
+    if data.get("status") != "complete" or "score" not in data:
+        return ""
+    group = (f", group {data['group']}: share {data['share']:.2f}"
+             if "group" in data and "share" in data else "")
+    return f" (score {data['score']:+.3f}{group})"
