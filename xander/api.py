@@ -209,7 +209,8 @@ class Xander:
         shown = self.schema.with_example_rows(self.config.lm.example_rows)
         prompt = build_prompt(self.lm, shown, Task(question), self.config.lm.max_schema_chars,
                               focus_method=self.config.lm.focus,
-                              focus_tables=self.config.lm.focus_tables)
+                              focus_tables=self.config.lm.focus_tables,
+                              prompt_dialect=self.config.lm.prompt_dialect)
         return self._prime(self.lm, prompt)
 
     @property
@@ -267,7 +268,8 @@ class Xander:
         prompt = build_prompt(lm, schema.with_example_rows(lm_cfg.example_rows), task,
                               lm_cfg.max_schema_chars, hints,
                               index=index if focused else None, focus_method=lm_cfg.focus,
-                              focus_tables=lm_cfg.focus_tables)
+                              focus_tables=lm_cfg.focus_tables,
+                              prompt_dialect=lm_cfg.prompt_dialect)
         t_prime = time.perf_counter()
         prompt_state = self._prime(lm, prompt)
         prime_s = time.perf_counter() - t_prime

