@@ -276,6 +276,28 @@ def test_a_join_linked_to_no_other_table_is_refused(music):
     assert off.best.sql == _UNLINKED and len(off.best.result.rows) == 9  # 3 singers x 3 concerts
 
 
+#: The likeliest query needs a repair; a less likely one the model wrote runs as it is.
+_PLAIN = "SELECT name FROM singer ORDER BY age"
+REPAIRED_FIRST = {
+    "": [(_JOINED + " ORDER BY T2.age", -0.1), (_PLAIN, -0.3)],
+    _JOINED + " ORDER BY T2.age": [(END, -0.1)],
+    _PLAIN: [(END, -0.1)],
+}
+
+
+def test_a_repaired_answer_ends_the_search_unless_told_to_look_on(music):
+    stops = run(music, ScriptedLM(REPAIRED_FIRST))
+    assert stops.stop_reason == "found" and len(stops.candidates) == 2
+    assert stops.best.repairs == ("requalify T2.age -> T1.age",)
+    looks = run(music, ScriptedLM(REPAIRED_FIRST), stop_on_repair=False)
+    assert looks.stop_reason == "found" and [c.sql for c in looks.candidates][-1] == _PLAIN
+    assert looks.best.sql == _PLAIN and not looks.best.repairs  # the repair's score pays 0.5
+    assert {c.sql for c in looks.candidates if c.ok} == {stops.best.sql, _PLAIN}
+    # with nothing the model wrote clean, the repaired one is the answer all the same
+    alone = run(music, ScriptedLM(WRONG_ALIAS), stop_on_repair=False)
+    assert alone.stop_reason == "exhausted" and alone.best.repairs
+
+
 def test_unchunked_mode_is_best_first_over_whole_prefixes(music):
     chunked = run(music, ScriptedLM(UNSURE_LATER))
     assert chunked.best.sql == "SELECT name FROM singer"  # follows " name" through its dip

@@ -109,6 +109,11 @@ class SearchConfig:
     expansion, every child queued)."""
     repair: bool = True
     """Try AST repairs on candidates that fail identifier or engine checks."""
+    stop_on_repair: bool = True
+    """A clean candidate reached by repair counts toward ``candidates`` as one the LM wrote
+    clean does (and so ends the search at the default of 1).  False: the search goes on for one
+    the LM wrote clean, within its budgets (``pool_expansions`` after the first clean one,
+    ``max_candidates``), and the repaired one stays in the pool as a fallback."""
     repair_rounds: int = 2
     """Repairs applied one upon another at most: a repair the engine refuses in turn (PostgreSQL:
     ``avg`` of a text column cast to a number, then compared with that text column) is repaired

@@ -196,7 +196,8 @@ class _Search:
         )
         self.candidates.append(cand)
         if _clean(cand):
-            self.clean.append(cand)
+            if not cand.repairs or self.cfg.stop_on_repair:
+                self.clean.append(cand)  # a repaired one is a fallback otherwise
             if self.first_clean_at is None:
                 self.first_clean_at = self.expansions
         self.trace.mark(node.id, "complete", sql=sql, ok=cand.ok, score=round(score(cand), 3),
