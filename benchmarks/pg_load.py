@@ -548,7 +548,8 @@ def error_kind(message: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--url", required=True, help="a login on the server that may CREATE DATABASE")
-    ap.add_argument("--db", action="append", default=[], help="a Spider db_id (repeatable)")
+    ap.add_argument("--db", action="append", default=[],
+                    help="a Spider db_id, dev or train (repeatable)")
     ap.add_argument("--all-dev", action="store_true", help="every database of Spider dev")
     ap.add_argument("--spider", type=Path, default=DATA, help="the Spider folder")
     ap.add_argument("--check-gold", action="store_true", help="compare gold SQL results")
@@ -568,6 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     loads, golds = [], []
     for db_id in db_ids:
         path = args.spider / "database" / db_id / f"{db_id}.sqlite"
+        if not path.is_file():  # a train database (those rebuilt here)
+            path = args.spider / "train_database" / db_id / f"{db_id}.sqlite"
         if not path.is_file():
             print(f"{db_id}: no {path}, skipped", flush=True)
             continue

@@ -57,3 +57,39 @@ def test_an_unknown_prompt_dialect_is_a_clear_error(bad):
     with pytest.raises(XanderError, match=bad):
         build_prompt(ScriptedLM({}), SCHEMA, Task("?"), prompt_dialect=bad)
     assert Config(lm=LMConfig(prompt_dialect="")).lm.prompt_dialect == ""
+
+
+# -- on PostgreSQL, the model asked for SQLite ----------------------------------------------------
+_DB = "xander_prompt_dialect"
+
+
+@pytest.fixture(scope="module")
+def singers_url(pg_server) -> str:
+    pg_server.psql(f"DROP DATABASE IF EXISTS {_DB}")
+    pg_server.psql(f"CREATE DATABASE {_DB}")
+    pg_server.psql('CREATE TABLE "Singer" ("Singer_ID" INTEGER PRIMARY KEY, "Name" TEXT, '
+                   '"Born" TEXT, "Age" INTEGER); INSERT INTO "Singer" VALUES '
+                   "(1, 'Ada', '1990-05-01', 34), (2, 'Bo', '1985-01-09', NULL), "
+                   "(3, 'Cy', '1990-11-30', 29)", dbname=_DB)
+    return pg_server.url(_DB)
+
+
+@pytest.mark.parametrize("mode", ["search", "greedy"])
+def test_sqlite_the_model_writes_is_transpiled_spelled_and_run(singers_url, mode):
+    """Asked for SQLite (``prompt_dialect = "sqlite"``), the model writes SQLite's functions,
+    NULL order and unquoted mixed-case names; the answer is that query in PostgreSQL's words,
+    with SQLite's rows."""
+    written = ("SELECT strftime('%Y', Born) AS y, IFNULL(Age, 0) FROM Singer "
+               "ORDER BY Age DESC")
+    cfg = Config(lm=LMConfig(prompt_dialect="sqlite"))
+    x = Xander(singers_url, model=ScriptedLM({"": [(written, -0.1)], written: [("\n```", -0.1)]}),
+               config=cfg)
+    try:
+        r = x.ask("In which years were the singers born, oldest first?", mode=mode)
+    finally:
+        x.close()
+    assert r.error is None, r
+    assert r.sql == ("SELECT TO_CHAR(CAST(\"Born\" AS TIMESTAMP), 'YYYY') AS y, "
+                     'COALESCE("Age", 0) FROM "Singer" ORDER BY "Age" DESC NULLS LAST, '
+                     '"Singer".ctid')
+    assert r.rows == (("1990", 34), ("1990", 29), ("1985", 0))  # SQLite's: its NULL sorts last

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from xander.checkers import CheckContext, Checker, run_checkers
 from xander.engines import QueryResult
-from xander.linking import spelled
+from xander.linking import spelled, transpiled
 from xander.lm.base import LM, Grammar
 from xander.prompts import CLOSE_FENCE, Prompt
 from xander.scoring import Candidate
@@ -24,7 +24,8 @@ def greedy(
                              grammar=grammar)
     # names as a folding engine needs them, ties broken as SQLite does (PostgreSQL), as the
     # search does
-    sql = stable_ties(spelled(extract_sql(completion.text), ctx.schema), ctx.schema)
+    sql = extract_sql(completion.text)
+    sql = stable_ties(spelled(transpiled(sql, prompt.dialect, ctx.schema), ctx.schema), ctx.schema)
     diags = run_checkers(checkers, sql, ctx) if sql else []
     result = ctx.results.get(sql)
     return Candidate(

@@ -460,6 +460,29 @@ def spell_as_schema(expr: exp.Expression, schema: Schema) -> exp.Expression:
     return expr
 
 
+def transpiled(sql: str, written_in: str, schema: Schema) -> str:
+    """``sql``, written in the dialect ``written_in`` (what the prompt asked the model for,
+    ``[lm] prompt_dialect``), in the schema's dialect as sqlglot transpiles it; ``sql`` itself
+    when the two are the same or it does not parse (the checkers then say why).
+
+    >>> s = Schema((), "postgres")
+    >>> print(transpiled("SELECT strftime('%Y', d), IFNULL(n, 0) FROM t ORDER BY n DESC",
+    ...                  "sqlite", s))  # SQLite's NULLs sort last under DESC, PostgreSQL's first
+    SELECT TO_CHAR(CAST(d AS TIMESTAMP), 'YYYY'), COALESCE(n, 0) FROM t ORDER BY n DESC NULLS LAST
+    >>> transpiled("SELECT 1", "", s), transpiled("SELECT  1", "postgres", s)
+    ('SELECT 1', 'SELECT  1')
+    """
+    if not sql or not written_in or written_in == schema.dialect:
+        return sql
+    tree = parse(sql, written_in)
+    if tree is None:
+        return sql
+    try:
+        return tree.sql(dialect=schema.dialect)
+    except (sqlglot.errors.SqlglotError, ValueError):  # a construct the target cannot write
+        return sql
+
+
 def spelled(sql: str, schema: Schema) -> str:
     """``sql`` with its names spelled as the schema has them (``spell_as_schema``), printed in
     the schema's dialect; ``sql`` itself, the same text, when no name changes (always on

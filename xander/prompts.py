@@ -44,6 +44,10 @@ class Prompt:
     text: str
     tokens: tuple[int, ...]
     prefix_len: int = 0
+    dialect: str = ""
+    """The sqlglot dialect the prompt asked the model to write (``[lm] prompt_dialect``) when
+    it is not the engine's: the search and greedy transpile the model's SQL from it
+    (``xander.linking.transpiled``).  Empty: the engine's own."""
 
 
 def needs_focus(schema: Schema, max_schema_chars: int = 12_000,
@@ -155,4 +159,5 @@ def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_
         cut = text.index(head) + len(head)
         # a BPE merge across the cut can change the last tokens: keep what the prompt shares
         prefix_len = shared_prefix(tokens, lm.tokenize(text[:cut]))
-    return Prompt(text, tokens, prefix_len)
+    asked = prompt_dialect if prompt_dialect and prompt_dialect != schema.dialect else ""
+    return Prompt(text, tokens, prefix_len, asked)

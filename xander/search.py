@@ -50,7 +50,7 @@ from xander.config import SearchConfig
 from xander.cues import question_cues
 from xander.diagnostic import Diagnostic
 from xander.engines import QueryResult
-from xander.linking import spelled
+from xander.linking import spelled, transpiled
 from xander.lm.base import LM, PathLM
 from xander.lm.lookahead import Lookahead
 from xander.normalize import normalize
@@ -178,7 +178,8 @@ class _Search:
 
     def evaluate(self, sql: str, node: Node, repairs: tuple[str, ...] = ()) -> Candidate | None:
         # names as a folding engine needs them, ties broken as SQLite breaks them (PostgreSQL)
-        sql = stable_ties(spelled(sql, self.ctx.schema), self.ctx.schema)
+        schema = self.ctx.schema
+        sql = stable_ties(spelled(transpiled(sql, self.prompt.dialect, schema), schema), schema)
         if not sql or sql in self.seen_sql:
             return None
         self.seen_sql.add(sql)
