@@ -104,7 +104,7 @@ def test_ask_pretty_output_and_trace(concert_singer, tmp_path):
     assert "Tribal King" in proc.stdout and "[expanded]" in proc.stdout
     # the pool: each complete node's score and group, then the groups and their queries
     assert re.search(r"\[complete\] .* \(score [-+]\d\.\d{3}, group 0: share", proc.stdout)
-    assert re.search(r"^pool: \d+ candidates? in \d+ groups? by result", proc.stdout, re.M)
+    assert re.search(r"^pool: \d+ candidates? in \d+ groups? by result", proc.stdout, re.MULTILINE)
     assert " s (search, Qwen2.5-Coder-0.5B-Instruct-Q4_K_M" in proc.stdout
     assert json.loads(trace.read_text())["nodes"]
 

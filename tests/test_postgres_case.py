@@ -68,8 +68,9 @@ def ask(url: str, written: str, question: str = "?", mode: str | None = None):
     (("SELECT T1.Name, count(*) AS n FROM Singer AS T1 JOIN Song AS T2 "
      "ON T1.Singer_ID = T2.Singer_ID GROUP BY T1.Name ORDER BY n DESC"),
      ('SELECT T1."Name", COUNT(*) AS n FROM "Singer" AS T1 JOIN "Song" AS T2 '
-     'ON T1."Singer_ID" = T2."Singer_ID" GROUP BY T1."Name" ORDER BY n DESC, '
-     'T1."Name" DESC NULLS LAST'),  # ties broken as SQLite breaks them (xander.ties)
+     'ON T1."Singer_ID" = T2."Singer_ID" GROUP BY T1."Name" ORDER BY n DESC NULLS LAST, '
+     'T1."Name" DESC NULLS LAST'),  # NULL last and ties broken as SQLite sorts them: the model
+    # was asked for SQLite (the PostgreSQL profile's prompt_dialect) and its SQL transpiled
      (("Ada", 2), ("Cy", 1))),
     ("SELECT singer.name FROM singer WHERE country = 'France' AND age > 26",
      'SELECT "Singer"."Name" FROM "Singer" WHERE "Country" = \'France\' AND "Age" > 26',

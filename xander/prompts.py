@@ -69,12 +69,14 @@ def _embedder(method: str) -> Embedder | None:
     return embedder()
 
 
-def dialect_name(schema: Schema, prompt_dialect: str = "") -> str:
-    """How the prompt names the SQL it asks for: ``prompt_dialect``'s name when one is given
-    (``[lm] prompt_dialect``), else the engine's own.
+def asked_dialect(schema: Schema, prompt_dialect: str = "") -> str:
+    """The sqlglot dialect the prompt asks the model to write: ``prompt_dialect`` (``[lm]
+    prompt_dialect``) when given, else the engine profile's choice (``EngineProfile.
+    prompt_dialect``: SQLite on PostgreSQL), else the engine's own.
 
-    >>> dialect_name(Schema((), "postgres")), dialect_name(Schema((), "postgres"), "sqlite")
-    ('PostgreSQL', 'SQLite')
+    >>> pg = Schema((), "postgres")
+    >>> asked_dialect(pg), asked_dialect(pg, "postgres"), asked_dialect(Schema((), "duckdb"))
+    ('sqlite', 'postgres', 'duckdb')
     """
     if prompt_dialect:
         import sqlglot
@@ -84,8 +86,18 @@ def dialect_name(schema: Schema, prompt_dialect: str = "") -> str:
         except ValueError:
             raise ConfigError(f"unknown [lm] prompt_dialect {prompt_dialect!r}",
                               "name a sqlglot dialect (sqlite, postgres, duckdb, mysql), or "
-                              "leave it empty for the engine's own") from None
-    return dialect_profile(prompt_dialect or schema.dialect).display_name
+                              "leave it empty for the engine's choice") from None
+        return prompt_dialect
+    return dialect_profile(schema.dialect).prompt_dialect or schema.dialect
+
+
+def dialect_name(schema: Schema, prompt_dialect: str = "") -> str:
+    """How the prompt names the SQL it asks for (``asked_dialect``'s display name).
+
+    >>> dialect_name(Schema((), "postgres"), "postgres"), dialect_name(Schema((), "postgres"))
+    ('PostgreSQL', 'SQLite')
+    """
+    return dialect_profile(asked_dialect(schema, prompt_dialect)).display_name
 
 
 def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000, *,
@@ -159,5 +171,5 @@ def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_
         cut = text.index(head) + len(head)
         # a BPE merge across the cut can change the last tokens: keep what the prompt shares
         prefix_len = shared_prefix(tokens, lm.tokenize(text[:cut]))
-    asked = prompt_dialect if prompt_dialect and prompt_dialect != schema.dialect else ""
-    return Prompt(text, tokens, prefix_len, asked)
+    asked = asked_dialect(schema, prompt_dialect)
+    return Prompt(text, tokens, prefix_len, asked if asked != schema.dialect else "")

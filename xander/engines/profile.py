@@ -73,6 +73,10 @@ class EngineProfile:
     named_schemas: bool = False
     """The database has named schemas that ``--schema`` chooses among (PostgreSQL, DuckDB): the
     opener takes ``schemas=``, and with more than one, tables are named ``schema.table``."""
+    prompt_dialect: str = ""
+    """The sqlglot dialect prompts ask the model to write on this engine when it is not the
+    engine's own (``[lm] prompt_dialect`` overrides it): the model's SQL is transpiled from it
+    (``xander.linking.transpiled``).  Empty: the engine's own dialect."""
     row_order: str | None = None
     """A column every stored table has that gives its rows in the order they were stored
     (PostgreSQL's ``ctid``): ``xander.ties`` breaks ORDER BY ties with it as SQLite's stable
