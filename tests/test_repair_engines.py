@@ -458,15 +458,19 @@ END = "\n```"
 _NOT_GROUPED = f"SELECT T1.name, COUNT(*) {_JOIN} GROUP BY T2.singer_id"
 
 
+def search_writing(target: Engine, sql: str, question: str, cfg: SearchConfig | None = None):
+    """The search on ``target`` with a scripted model that writes ``sql`` and stops."""
+    lm = ScriptedLM({"": [(sql, -0.1)], sql: [(END, -0.1)]})
+    schema = Schema.from_engine(target)
+    task = Task(question)
+    return search(lm, build_prompt(lm, schema, task), CheckContext(schema, target, task),
+                  cfg or SearchConfig(), partial_checkers(), complete_checkers(), max_tokens=32)
+
+
 def test_the_search_answers_with_the_repaired_query(target, sqlite_engine):
     """The scripted model proposes a query PostgreSQL and DuckDB refuse; the search's answer is
     its repair, with SQLite's rows."""
-    lm = ScriptedLM({"": [(_NOT_GROUPED, -0.1)], _NOT_GROUPED: [(END, -0.1)]})
-    schema = Schema.from_engine(target)
-    task = Task("How many concerts has each singer given?")
-    ctx = CheckContext(schema, target, task)
-    out = search(lm, build_prompt(lm, schema, task), ctx, SearchConfig(), partial_checkers(),
-                 complete_checkers(), max_tokens=32)
+    out = search_writing(target, _NOT_GROUPED, "How many concerts has each singer given?")
     first, fixed = out.candidates
     assert first.sql == _NOT_GROUPED and not first.ok
     assert out.best is fixed and fixed.ok and out.stop_reason == "found"
@@ -483,12 +487,8 @@ _BELOW_AVERAGE = "SELECT concert_name FROM concert WHERE year < (SELECT AVG(year
 def test_a_repair_refused_in_turn_is_repaired_once_more(target, sqlite_engine):
     """The search repairs a repair that fails with an error of its own (two rules deep): the
     answer carries both repairs and runs; without the second round it has none that runs."""
-    lm = ScriptedLM({"": [(_BELOW_AVERAGE, -0.1)], _BELOW_AVERAGE: [(END, -0.1)]})
-    schema = Schema.from_engine(target)
-    task = Task("Which concerts were before the average year?")
-    ctx = CheckContext(schema, target, task)
-    out = search(lm, build_prompt(lm, schema, task), ctx, SearchConfig(), partial_checkers(),
-                 complete_checkers(), max_tokens=32)
+    question = "Which concerts were before the average year?"
+    out = search_writing(target, _BELOW_AVERAGE, question)
     assert out.stop_reason == "found", [(c.sql, c.error) for c in out.candidates]
     first, *middle, fixed = out.candidates
     assert first.sql == _BELOW_AVERAGE and not first.ok
@@ -498,9 +498,7 @@ def test_a_repair_refused_in_turn_is_repaired_once_more(target, sqlite_engine):
     assert "as SQLite compares them" in fixed.repairs[1]
     # SQLite's answer to the query as the model wrote it
     assert sorted(fixed.result.rows) == rows(sqlite_engine, _BELOW_AVERAGE) == [("Week 2",)]
-    single = search(ScriptedLM({"": [(_BELOW_AVERAGE, -0.1)], _BELOW_AVERAGE: [(END, -0.1)]}),
-                    build_prompt(lm, schema, task), ctx, SearchConfig(repair_rounds=1),
-                    partial_checkers(), complete_checkers(), max_tokens=32)
+    single = search_writing(target, _BELOW_AVERAGE, question, SearchConfig(repair_rounds=1))
     assert not any(c.ok for c in single.candidates)
 
 
