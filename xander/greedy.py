@@ -6,12 +6,10 @@ from collections.abc import Sequence
 
 from xander.checkers import CheckContext, Checker, run_checkers
 from xander.engines import QueryResult
-from xander.linking import spelled, transpiled
 from xander.lm.base import LM, Grammar
 from xander.prompts import CLOSE_FENCE, Prompt
 from xander.scoring import Candidate
 from xander.sqlparse import extract_sql
-from xander.ties import stable_ties
 
 
 def greedy(
@@ -22,10 +20,7 @@ def greedy(
     fence, see ``xander.grammar.with_end``) and run the complete-query checkers on the SQL."""
     completion = lm.complete(prompt.tokens, max_tokens=max_tokens, stop=(CLOSE_FENCE,),
                              grammar=grammar)
-    # names as a folding engine needs them, ties broken as SQLite does (PostgreSQL), as the
-    # search does
-    sql = extract_sql(completion.text)
-    sql = stable_ties(spelled(transpiled(sql, prompt.dialect, ctx.schema), ctx.schema), ctx.schema)
+    sql = prompt.as_run(extract_sql(completion.text), ctx.schema)  # as the search does
     diags = run_checkers(checkers, sql, ctx) if sql else []
     result = ctx.results.get(sql)
     return Candidate(

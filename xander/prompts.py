@@ -13,10 +13,12 @@ from xander.config import LMConfig
 from xander.engines.profile import dialect_profile
 from xander.errors import ConfigError
 from xander.focus import Embedder, fits, focus
+from xander.linking import spelled, transpiled
 from xander.lm.base import LM
 from xander.lm.prompt_cache import shared_prefix
 from xander.schema import Schema
 from xander.task import Task
+from xander.ties import stable_ties
 from xander.values import ValueIndex
 
 SQL_FENCE = "```sql\n"
@@ -46,8 +48,15 @@ class Prompt:
     prefix_len: int = 0
     dialect: str = ""
     """The sqlglot dialect the prompt asked the model to write (``[lm] prompt_dialect``) when
-    it is not the engine's: the search and greedy transpile the model's SQL from it
-    (``xander.linking.transpiled``).  Empty: the engine's own."""
+    it is not the engine's: ``as_run`` transpiles the model's SQL from it.  Empty: the
+    engine's own."""
+
+    def as_run(self, sql: str, schema: Schema) -> str:
+        """The model's SQL as the engine runs it, in the search and in greedy alike:
+        transpiled from the dialect asked for (``xander.linking.transpiled``), names spelled
+        as a folding engine needs them (``spelled``), ORDER BY ties broken as SQLite breaks
+        them (``xander.ties``); the same text where none of them changes anything."""
+        return stable_ties(spelled(transpiled(sql, self.dialect, schema), schema), schema)
 
 
 def needs_focus(schema: Schema, max_schema_chars: int = 12_000,
@@ -158,7 +167,8 @@ def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_
     ``schema`` stays whole for the checkers and repair; only the prompt is focused when it does
     not fit (``schema_head``), and then ``prefix_len`` is 0: the schema shown depends on the
     question.  ``prompt_dialect`` names the dialect asked for (``dialect_name``)."""
-    system = SYSTEM.format(dialect=dialect_name(schema, prompt_dialect))
+    asked = asked_dialect(schema, prompt_dialect)
+    system = SYSTEM.format(dialect=dialect_profile(asked).display_name)
     head, shared = schema_head(schema, task.question, max_schema_chars, index=index,
                                focus_method=focus_method, focus_tables=focus_tables,
                                prompt_dialect=prompt_dialect)
@@ -171,5 +181,4 @@ def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_
         cut = text.index(head) + len(head)
         # a BPE merge across the cut can change the last tokens: keep what the prompt shares
         prefix_len = shared_prefix(tokens, lm.tokenize(text[:cut]))
-    asked = asked_dialect(schema, prompt_dialect)
     return Prompt(text, tokens, prefix_len, asked if asked != schema.dialect else "")

@@ -50,7 +50,6 @@ from xander.config import SearchConfig
 from xander.cues import question_cues
 from xander.diagnostic import Diagnostic
 from xander.engines import QueryResult
-from xander.linking import spelled, transpiled
 from xander.lm.base import LM, PathLM
 from xander.lm.lookahead import Lookahead
 from xander.normalize import normalize
@@ -59,7 +58,6 @@ from xander.repair import repairs_for
 from xander.scoring import Candidate, Weights, best, score
 from xander.select import Selection, SelectWeights, choose
 from xander.sqlparse import extract_sql
-from xander.ties import stable_ties
 from xander.trace import Listener, Node, Trace
 
 # a piece that continues the current word, its qualifier (".") or makes it a function ("(")
@@ -177,9 +175,7 @@ class _Search:
             return sql
 
     def evaluate(self, sql: str, node: Node, repairs: tuple[str, ...] = ()) -> Candidate | None:
-        # names as a folding engine needs them, ties broken as SQLite breaks them (PostgreSQL)
-        schema = self.ctx.schema
-        sql = stable_ties(spelled(transpiled(sql, self.prompt.dialect, schema), schema), schema)
+        sql = self.prompt.as_run(sql, self.ctx.schema)
         if not sql or sql in self.seen_sql:
             return None
         self.seen_sql.add(sql)

@@ -8,9 +8,9 @@ most concerts" can name another of the years that tie (18 answers of Spider dev 
 ``row_order`` column (PostgreSQL's ``ctid``: where a row is stored, the order rows were loaded
 in until the table is updated), every SELECT with an ORDER BY gets SQLite's tie-breakers:
 
-- grouped: the GROUP BY keys (NULL first, as SQLite sorts it), descending when the ORDER BY has one term, descending, and there
-  is one key (``GROUP BY year ORDER BY COUNT(*) DESC`` puts the later of two tied years first),
-  else ascending;
+- grouped: the GROUP BY keys (NULL first, as SQLite sorts it), descending when the ORDER BY
+  has one term, descending, and there is one key (``GROUP BY year ORDER BY COUNT(*) DESC`` puts
+  the later of two tied years first), else ascending;
 - not grouped, over stored tables only (no subquery, view or CTE in FROM, no DISTINCT, no
   aggregate without GROUP BY): each table's ``row_order`` column, in FROM order.
 
@@ -106,9 +106,11 @@ def stable_ties(sql: str, schema: Schema) -> str:
         return sql
     changed = False
     for select in list(tree.find_all(exp.Select)):
-        order = select.args.get("order")
-        breakers = [b for b in _tie_breakers(select, schema, row_order)
-                    if b.this.sql() not in _keys(order)] if order is not None else []
+        breakers = _tie_breakers(select, schema, row_order)
+        if breakers:
+            order = select.args["order"]
+            keys = _keys(order)
+            breakers = [b for b in breakers if b.this.sql() not in keys]
         if breakers:
             order.set("expressions", [*order.expressions, *breakers])
             changed = True

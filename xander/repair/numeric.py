@@ -5,8 +5,9 @@ exist``) and DuckDB (``No function matches ... 'avg(VARCHAR)'``) refuse.  Databa
 CSV files or from SQLite keep such columns, so the repair casts the aggregate's argument to a
 number; a second repair casts only the values that read as numbers (``'null'``, ``'n/a'``
 become NULL, which the aggregate skips), for columns where a plain cast fails on such text
-(PostgreSQL: ``invalid input syntax for type double precision``).  The error text is read with the profile's ``text-aggregate`` pattern (its ``name``
-group is the function); an engine without one (SQLite) gets no such repair.
+(PostgreSQL: ``invalid input syntax for type double precision``).  The error text is read with
+the profile's ``text-aggregate`` pattern (its ``name`` group is the function); an engine
+without one (SQLite) gets no such repair.
 """
 
 from __future__ import annotations
