@@ -437,7 +437,7 @@ def _match(cnames: dict[str, str], name: Any) -> str:
 
 # -- gold SQL ------------------------------------------------------------------------------------
 def transpile(sql: str, columns: Iterable[str] | None = None) -> str:
-    """Spider's SQLite gold SQL in PostgreSQL's dialect (sqlglot).  Given the database's
+    """Spider's SQLite gold SQL in PostgreSQL's dialect (``xander.linking.as_dialect``).  Given the database's
     ``columns``, a double-quoted name that is none of them becomes the string SQLite reads it as.
 
     >>> transpile('SELECT count(*) FROM singer WHERE Country = "France"', ["country"])
@@ -448,6 +448,8 @@ def transpile(sql: str, columns: Iterable[str] | None = None) -> str:
     import sqlglot
     from sqlglot import exp
 
+    from xander.linking import as_dialect
+
     tree = sqlglot.parse_one(sql, read="sqlite")
     if columns is not None:
         known = {c.lower() for c in columns}
@@ -456,7 +458,7 @@ def transpile(sql: str, columns: Iterable[str] | None = None) -> str:
             if (isinstance(ident, exp.Identifier) and ident.quoted and not col.table
                     and ident.name.lower() not in known):
                 col.replace(exp.Literal.string(ident.name))
-    return tree.sql(dialect="postgres")
+    return as_dialect(tree, "sqlite", "postgres")
 
 
 def check_gold(db_id: str, sqlite_path: Path, pg_url: str,

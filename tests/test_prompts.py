@@ -100,3 +100,26 @@ def test_sqlite_the_model_writes_is_transpiled_spelled_and_run(singers_url, mode
                      'COALESCE("Age", 0) FROM "Singer" ORDER BY "Age" DESC NULLS LAST, '
                      '"Singer".ctid')
     assert r.rows == (("1990", 34), ("1990", 29), ("1985", 0))  # SQLite's: its NULL sorts last
+
+
+def test_sqlites_caseless_like_becomes_ilike_on_postgresql(singers_url, tmp_path):
+    """SQLite's LIKE ignores the case of ASCII letters; asked for SQLite, the model's
+    ``LIKE 'a%'`` runs as ``ILIKE`` and finds what SQLite finds on the same rows."""
+    import sqlite3
+
+    written = "SELECT Name FROM Singer WHERE Name LIKE 'a%' OR Name LIKE '%O'"
+    lite = sqlite3.connect(tmp_path / "s.sqlite")
+    lite.execute("CREATE TABLE Singer (Name TEXT)")
+    lite.executemany("INSERT INTO Singer VALUES (?)", [("Ada",), ("Bo",), ("Cy",)])
+    want = lite.execute(written).fetchall()
+    cfg = Config(lm=LMConfig(prompt_dialect="sqlite"))
+    x = Xander(singers_url, model=ScriptedLM({"": [(written, -0.1)], written: [("\n```", -0.1)]}),
+               config=cfg)
+    try:
+        r = x.ask("Which singers' names begin with an A or end with an O?", mode="greedy")
+    finally:
+        x.close()
+    assert r.error is None, r
+    assert r.sql == ('SELECT "Name" FROM "Singer" WHERE "Name" ILIKE \'a%\' '
+                     'OR "Name" ILIKE \'%O\'')
+    assert sorted(r.rows) == sorted(want) == [("Ada",), ("Bo",)]

@@ -479,10 +479,29 @@ def transpiled(sql: str, written_in: str, schema: Schema) -> str:
     if tree is None:
         return sql
     try:
-        out = tree.sql(dialect=schema.dialect)
-        return sql if out == tree.sql(dialect=written_in) else out
+        as_written = tree.sql(dialect=written_in)
+        out = as_dialect(tree, written_in, schema.dialect)
+        return sql if out == as_written else out
     except (sqlglot.errors.SqlglotError, ValueError):  # a construct the target cannot write
         return sql
+
+
+def as_dialect(tree: exp.Expression, written_in: str, dialect: str) -> str:
+    """``tree``, parsed from ``written_in``, printed in ``dialect`` meaning what it meant there:
+    sqlglot's transpilation, and a ``LIKE`` that ignored case (``EngineProfile.caseless_like``,
+    SQLite's) as ``ILIKE`` where ``dialect``'s ``LIKE`` does not.  Changes ``tree`` in place.
+
+    >>> print(as_dialect(parse("SELECT a FROM t WHERE a LIKE '%x%'", "sqlite"), "sqlite",
+    ...                  "postgres"))
+    SELECT a FROM t WHERE a ILIKE '%x%'
+    >>> print(as_dialect(parse("SELECT a FROM t WHERE a NOT LIKE 'X%'", "postgres"), "postgres",
+    ...                  "sqlite"))
+    SELECT a FROM t WHERE a NOT LIKE 'X%'
+    """
+    if dialect_profile(written_in).caseless_like and not dialect_profile(dialect).caseless_like:
+        for like in list(tree.find_all(exp.Like)):
+            like.replace(exp.ILike(this=like.this, expression=like.expression))
+    return tree.sql(dialect=dialect)
 
 
 def spelled(sql: str, schema: Schema) -> str:

@@ -77,6 +77,9 @@ class EngineProfile:
     """The sqlglot dialect prompts ask the model to write on this engine when it is not the
     engine's own (``[lm] prompt_dialect`` overrides it): the model's SQL is transpiled from it
     (``xander.linking.transpiled``).  Empty: the engine's own dialect."""
+    caseless_like: bool = False
+    """``LIKE`` ignores case (SQLite's, for ASCII letters): SQL written for this dialect and
+    transpiled to one whose ``LIKE`` does not becomes ``ILIKE`` (``xander.linking.as_dialect``)."""
     row_order: str | None = None
     """A column every stored table has that gives its rows in the order they were stored
     (PostgreSQL's ``ctid``): ``xander.ties`` breaks ORDER BY ties with it as SQLite's stable
@@ -142,7 +145,8 @@ def _sql_only(
                           "give a SQLite, DuckDB or PostgreSQL database")
 
     return EngineProfile(
-        dialect, dialect, display_name or dialect, _never, no_engine, caseless_names=caseless
+        dialect, dialect, display_name or dialect, _never, no_engine, caseless_names=caseless,
+        caseless_like=caseless,
     )
 
 

@@ -63,6 +63,7 @@ SQLITE = register(EngineProfile(
     opener=_open,
     caseless_names=True,
     double_quoted_strings=True,
+    caseless_like=True,  # for ASCII letters, as PRAGMA case_sensitive_like leaves it
     function_spellings={"Substring": "SUBSTR"},
     error_patterns={
         "ambiguous-column": r"ambiguous column name: (?P<name>[^\n]+)",
