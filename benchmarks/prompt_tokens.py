@@ -100,11 +100,11 @@ def split_counts(lm: VocabLM, schema: Schema, system: str, questions: list[str])
     """Prefix tokens (chat text up to the question) and each question's part."""
     dialect = dialect_profile(schema.dialect).display_name
     sys_text = system.format(dialect=dialect)
-    head, _ = schema_head(schema, questions[0] if questions else "")
-    text = lm.chat_prompt(sys_text, user_message(schema, Task("?"), head=head), SQL_FENCE)
+    head = schema_head(schema, questions[0] if questions else "").text
+    text = lm.chat_prompt(sys_text, user_message(schema, Task("?")), SQL_FENCE)
     cut = text.index(head) + len(head)
     prefix = lm.count(text[:cut])
-    return prefix, [lm.count(lm.chat_prompt(sys_text, user_message(schema, Task(q), head=head),
+    return prefix, [lm.count(lm.chat_prompt(sys_text, user_message(schema, Task(q)),
                                             SQL_FENCE)[cut:]) for q in questions]
 
 

@@ -197,9 +197,9 @@ def test_a_schema_that_fits_is_shown_whole_and_shared(dev):
             if not fits(schema, budget):
                 continue
             for q in ("How many rows are there?", "Which singer is the oldest?"):
-                head, shared = schema_head(schema, q, budget)
-                assert shared
-                assert head == (f"Database schema (SQLite):\n{schema.render(max_chars=budget)}"
+                head = schema_head(schema, q, budget)
+                assert head.shared and not head.home
+                assert head.text == (f"Database schema (SQLite):\n{schema.render(max_chars=budget)}"
                                 "\n\n"), db
             prompt = build_prompt(lm, schema, Task("How many rows are there?"), budget)
             assert prompt.prefix_len > 0
@@ -226,8 +226,9 @@ def test_checkers_and_repair_see_the_whole_schema(concert_singer):
     schema = Schema.from_engine(open_engine(concert_singer))
     assert not fits(schema, budget)
     question = "How many singers are there?"
-    head, shared = schema_head(schema, question, budget)
-    assert not shared and "CREATE TABLE singer" in head and "CREATE TABLE stadium" not in head
+    head = schema_head(schema, question, budget)
+    assert not head.shared and "CREATE TABLE singer" in head.text
+    assert "CREATE TABLE stadium" not in head.text
     sql = "SELECT count(*) FROM stadium"
     lm = ScriptedLM({"": [(sql, -0.1)], sql: [(END, -0.05)]})
     cfg = Config(lm=LMConfig(max_schema_chars=budget))

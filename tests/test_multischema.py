@@ -319,6 +319,67 @@ def test_catalog_answers_gold_queries_like_sqlite(small_catalog, db, gold):
     assert sorted(got) == sorted(want) and got
 
 
+def _routed_budget(schema: Schema) -> int:
+    """A prompt budget each database of the catalog fits, and the whole catalog does not."""
+    from xander.focus import fits
+
+    size = max(len(schema.part(db).render(max_chars=1 << 62, example_rows=False))
+               for db in schema.schemas)
+    assert not fits(schema, size)
+    return size
+
+
+def test_a_question_about_one_database_of_the_catalog_shows_it_bare_and_whole(small_catalog):
+    """Focus routes the question to one schema: the prompt shows that database as a question
+    asked of it alone would see it (bare names, every table, the same text for every question
+    routed there), and says so (``home``); a question whose tables span schemas keeps them
+    qualified."""
+    from xander.prompts import schema_head
+
+    schema = Schema.from_engine(open_engine(small_catalog, schemas=CATALOG_DBS))
+    budget = _routed_budget(schema)
+    alone = schema.part("pets_1").render(max_chars=budget)
+    head = schema_head(schema, "How many dogs do students own?", budget)
+    assert (head.home, head.shared) == ("pets_1", True)
+    assert head.text == f"Database schema (DuckDB):\n{alone}\n\n"
+    assert "CREATE TABLE Has_Pet (" in alone and "pets_1." not in alone
+    assert head == schema_head(schema, "Which students own a cat?", budget)
+    spans = schema_head(schema, "What is the name of the singer with the song Love?", budget)
+    assert spans.home == "" and "CREATE TABLE concert_singer." in spans.text
+
+
+def test_bare_names_the_model_writes_run_in_the_database_the_prompt_showed(small_catalog):
+    """Routed to concert_singer, the model writes ``singer``, a name two schemas have: it is
+    checked, repaired and run as concert_singer's, and the answer shows the qualified SQL."""
+    from xander.config import Config, LMConfig
+
+    schema = Schema.from_engine(open_engine(small_catalog, schemas=CATALOG_DBS))
+    sql = ("SELECT T1.Name, count(*) FROM stadium AS T1 JOIN concert AS T2 "
+           "ON T1.Stadium_ID = T2.Stadium_ID GROUP BY T1.Name ORDER BY count(*) DESC LIMIT 1")
+    bare = "SELECT count(*) FROM singer"
+    lm = ScriptedLM({"": [(sql, -0.1), (bare, -0.2)], sql: [(END, -0.05)],
+                     bare: [(END, -0.05)]})
+    cfg = Config(lm=LMConfig(max_schema_chars=_routed_budget(schema)))
+    r = Xander(small_catalog, model=lm, schemas=CATALOG_DBS, config=cfg).ask(
+        "Which stadium hosted the most concerts?", mode="greedy")
+    assert r.error is None, r.error
+    assert r.sql == ("SELECT T1.Name, COUNT(*) FROM concert_singer.stadium AS T1 JOIN "
+                     "concert_singer.concert AS T2 ON T1.Stadium_ID = T2.Stadium_ID "
+                     "GROUP BY T1.Name ORDER BY COUNT(*) DESC LIMIT 1")
+    gold = ("SELECT T2.Name, count(*) FROM concert AS T1 JOIN stadium AS T2 ON "
+            "T1.Stadium_ID = T2.Stadium_ID GROUP BY T2.Name ORDER BY count(*) DESC LIMIT 1")
+    assert r.rows == tuple(sqlite3.connect(spider_db("concert_singer")).execute(gold).fetchall())
+    lm2 = ScriptedLM({"": [(bare, -0.1)], bare: [(END, -0.05)]})
+    r = Xander(small_catalog, model=lm2, schemas=CATALOG_DBS, config=cfg).ask(
+        "How many concerts were there in each stadium?")
+    assert r.error is None, r.error
+    assert r.sql == "SELECT COUNT(*) FROM concert_singer.singer"
+    n = sqlite3.connect(spider_db("concert_singer")).execute(
+        "SELECT count(*) FROM singer").fetchone()[0]
+    assert r.rows == ((n,),) and n != sqlite3.connect(spider_db("singer")).execute(
+        "SELECT count(*) FROM singer").fetchone()[0]
+
+
 def test_catalog_cli_prints_what_it_built(tmp_path, capsys):
     out = tmp_path / "one.duckdb"
     assert catalog.main(["--out", str(out), "--db", "pets_1"]) == 0

@@ -273,8 +273,9 @@ class Xander:
         t_prime = time.perf_counter()
         prompt_state = self._prime(lm, prompt)
         prime_s = time.perf_counter() - t_prime
-        ctx = CheckContext(
-            schema, self.engine, task, self.config.engine.timeout, self.config.engine.max_rows,
+        ctx = CheckContext(  # a bare table name means the schema the prompt showed bare
+            schema.homed(prompt.home), self.engine, task, self.config.engine.timeout,
+            self.config.engine.max_rows,
             self.engine.allowed_files,
         )
         disabled = self.config.search.disabled_checkers

@@ -504,6 +504,37 @@ def as_dialect(tree: exp.Expression, written_in: str, dialect: str) -> str:
     return tree.sql(dialect=dialect)
 
 
+def requalified(sql: str, schema: Schema) -> str:
+    """``sql`` with each table it names without a schema named in the one that ``Schema.table``
+    finds it in (the schema's ``home`` first, where a prompt showed it bare): what the engine
+    must run when several schemas have that name.  ``sql`` itself, the same text, when no name
+    changes (always without a ``home``) or it does not parse.
+
+    >>> from xander.schema import Column, Table
+    >>> one = Schema((Table("singer", (Column("name"),)), Table("song", (Column("title"),))))
+    >>> s = Schema.merged({"music": one, "pop": one}).homed("pop")
+    >>> requalified("WITH t AS (SELECT * FROM song) SELECT singer.name FROM singer, t", s)
+    'WITH t AS (SELECT * FROM pop.song) SELECT singer.name FROM pop.singer CROSS JOIN t'
+    >>> requalified("SELECT 1 FROM music.singer", s), requalified("SELECT 1 FROM song", s.homed(""))
+    ('SELECT 1 FROM music.singer', 'SELECT 1 FROM song')
+    """
+    if not sql or not schema.home:
+        return sql
+    tree = parse(sql, schema.dialect)
+    if tree is None:
+        return sql
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    changed = False
+    for node in tree.find_all(exp.Table):
+        if node.db or not isinstance(node.this, exp.Identifier) or node.name.lower() in ctes:
+            continue
+        table = schema.table(node.name)
+        if table is not None and table.db:
+            node.set("db", exp.to_identifier(table.db))
+            changed = True
+    return tree.sql(dialect=schema.dialect) if changed else sql
+
+
 def spelled(sql: str, schema: Schema) -> str:
     """``sql`` with its names spelled as the schema has them (``spell_as_schema``), printed in
     the schema's dialect; ``sql`` itself, the same text, when no name changes (always on

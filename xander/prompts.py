@@ -13,7 +13,7 @@ from xander.config import LMConfig
 from xander.engines.profile import dialect_profile
 from xander.errors import ConfigError
 from xander.focus import Embedder, fits, focus
-from xander.linking import spelled, transpiled
+from xander.linking import requalified, spelled, transpiled
 from xander.lm.base import LM
 from xander.lm.prompt_cache import shared_prefix
 from xander.schema import Schema
@@ -50,13 +50,29 @@ class Prompt:
     """The sqlglot dialect the prompt asked the model to write (``[lm] prompt_dialect``) when
     it is not the engine's: ``as_run`` transpiles the model's SQL from it.  Empty: the
     engine's own."""
+    home: str = ""
+    """The named schema whose tables the prompt showed without its name (``Head.home``): the
+    checks see the schema ``homed`` there, so a bare table name means that schema's."""
 
     def as_run(self, sql: str, schema: Schema) -> str:
         """The model's SQL as the engine runs it, in the search and in greedy alike:
-        transpiled from the dialect asked for (``xander.linking.transpiled``), names spelled
-        as a folding engine needs them (``spelled``), ORDER BY ties broken as SQLite breaks
-        them (``xander.ties``); the same text where none of them changes anything."""
-        return stable_ties(spelled(transpiled(sql, self.dialect, schema), schema), schema)
+        transpiled from the dialect asked for (``xander.linking.transpiled``), bare table
+        names qualified with the schema's ``home`` (``requalified``), names spelled as a
+        folding engine needs them (``spelled``), ORDER BY ties broken as SQLite breaks them
+        (``xander.ties``); the same text where none of them changes anything."""
+        sql = requalified(transpiled(sql, self.dialect, schema), schema)
+        return stable_ties(spelled(sql, schema), schema)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The user message up to the question (``schema_head``)."""
+
+    text: str
+    shared: bool
+    """The same text for every question about the database (its state may be cached)."""
+    home: str = ""
+    """The one named schema the prompt shows, without its name (see ``schema_head``)."""
 
 
 def needs_focus(schema: Schema, max_schema_chars: int = 12_000,
@@ -112,18 +128,25 @@ def dialect_name(schema: Schema, prompt_dialect: str = "") -> str:
 def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000, *,
                 index: ValueIndex | None = None, focus_method: str = _DEFAULT.focus,
                 focus_tables: int = _DEFAULT.focus_tables,
-                prompt_dialect: str = "") -> tuple[str, bool]:
-    """The user message up to the question, and whether it is the same for every question.
+                prompt_dialect: str = "") -> Head:
+    """The user message up to the question.
 
     A schema that fits is shown whole (the same text for every question).  One that does not
     is focused on the question: its tables that the question names, the values it names
     (``index``), the join steps between them (``xander.focus``), at most ``focus_tables`` by
     score; with ``focus_method = "off"`` the older pruning by shared words applies.
+
+    When every table the focus keeps lives in one named schema (a catalog of databases, one
+    per schema, asked about one of them), the prompt shows that schema as a database of its
+    own: its tables without the schema's name (``Schema.part``), all of them when they fit
+    (then the text is the same for every question routed there), else the focused ones.  The
+    ``home`` says which; the model's bare names are qualified with it (``Prompt.as_run``).
     """
     dialect = dialect_name(schema, prompt_dialect)
     if focus_method not in FOCUS_METHODS:
         raise ConfigError(f"unknown [lm] focus {focus_method!r}",
                           f"choose from {', '.join(FOCUS_METHODS)}")
+    home = ""
     if fits(schema, max_schema_chars):  # shown whole, with example rows when they fit too
         shown, shared = schema.render(max_chars=max_schema_chars), True
     elif focus_method == "off":
@@ -132,30 +155,40 @@ def schema_head(schema: Schema, question: str, max_schema_chars: int = 12_000, *
     else:
         chosen = focus(schema, question, max_schema_chars, index=index,
                        embedder=_embedder(focus_method), max_tables=focus_tables).schema
-        shown, shared = chosen.render(max_chars=max_schema_chars), False
-    return f"Database schema ({dialect}):\n{shown}\n\n", shared
+        shared = False
+        if len(homes := {t.db.lower(): t.db for t in chosen.tables}) == 1 and "" not in homes:
+            home = next(iter(homes.values()))
+            whole = schema.part(home)
+            shared = fits(whole, max_schema_chars)
+            chosen = whole if shared else chosen.part(home)
+        shown = chosen.render(max_chars=max_schema_chars)
+    return Head(f"Database schema ({dialect}):\n{shown}\n\n", shared, home)
 
 
 def user_message(schema: Schema, task: Task, max_schema_chars: int = 12_000,
-                 values: Sequence[str] = (), head: str | None = None, *,
+                 values: Sequence[str] = (), head: Head | None = None, *,
                  index: ValueIndex | None = None, focus_method: str = _DEFAULT.focus,
                  focus_tables: int = _DEFAULT.focus_tables, prompt_dialect: str = "") -> str:
     """The user turn: the schema, then the question, the evidence, and ``values``: lines such as
     ``singer.Country = 'France'`` for values of the database the question names (after the
     question, so the part before it stays the same for every question).  ``head`` is
-    ``schema_head``'s text when the caller has it already."""
+    ``schema_head``'s when the caller has it already."""
     dialect = dialect_name(schema, prompt_dialect)
     if head is None:
-        head, _ = schema_head(schema, task.question, max_schema_chars, index=index,
-                              focus_method=focus_method, focus_tables=focus_tables,
-                              prompt_dialect=prompt_dialect)
+        head = schema_head(schema, task.question, max_schema_chars, index=index,
+                           focus_method=focus_method, focus_tables=focus_tables,
+                           prompt_dialect=prompt_dialect)
     parts = [f"Question: {task.question}"]
     if task.evidence:
         parts.append(f"Hint: {task.evidence}")
     if values:
+        if head.home:  # named as the prompt shows its tables
+            cut = len(head.home) + 1
+            values = [v[cut:] if v.lower().startswith(f"{head.home.lower()}.") else v
+                      for v in values]
         parts.append("Values in the database that the question names: " + "; ".join(values))
     parts.append(f"Write one {dialect} SELECT query that answers the question.")
-    return head + "\n".join(parts)
+    return head.text + "\n".join(parts)
 
 
 def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_000,
@@ -166,19 +199,21 @@ def build_prompt(lm: LM, schema: Schema, task: Task, max_schema_chars: int = 12_
 
     ``schema`` stays whole for the checkers and repair; only the prompt is focused when it does
     not fit (``schema_head``), and then ``prefix_len`` is 0: the schema shown depends on the
-    question.  ``prompt_dialect`` names the dialect asked for (``dialect_name``)."""
+    question (unless it is one named schema shown whole: ``Prompt.home``; the checks then take
+    ``schema.homed(prompt.home)``).  ``prompt_dialect`` names the dialect asked for
+    (``dialect_name``)."""
     asked = asked_dialect(schema, prompt_dialect)
     system = SYSTEM.format(dialect=dialect_profile(asked).display_name)
-    head, shared = schema_head(schema, task.question, max_schema_chars, index=index,
-                               focus_method=focus_method, focus_tables=focus_tables,
-                               prompt_dialect=prompt_dialect)
+    head = schema_head(schema, task.question, max_schema_chars, index=index,
+                       focus_method=focus_method, focus_tables=focus_tables,
+                       prompt_dialect=prompt_dialect)
     user = user_message(schema, task, max_schema_chars, values, head,
                         prompt_dialect=prompt_dialect)
     text = lm.chat_prompt(system, user, SQL_FENCE)
     tokens = tuple(lm.tokenize(text))
     prefix_len = 0
-    if shared and head in text:
-        cut = text.index(head) + len(head)
+    if head.shared and head.text in text:
+        cut = text.index(head.text) + len(head.text)
         # a BPE merge across the cut can change the last tokens: keep what the prompt shares
         prefix_len = shared_prefix(tokens, lm.tokenize(text[:cut]))
-    return Prompt(text, tokens, prefix_len, asked if asked != schema.dialect else "")
+    return Prompt(text, tokens, prefix_len, asked if asked != schema.dialect else "", head.home)

@@ -89,6 +89,9 @@ class Schema:
 
     tables: tuple[Table, ...]
     dialect: str = "sqlite"
+    home: str = ""
+    """With several schemas, the one a bare table name means first (the schema a prompt showed
+    without its name, ``part``); a bare name it lacks is looked up as without a home."""
     _index: dict[str, Table] = field(init=False, repr=False, compare=False)
     _bare: dict[str, tuple[Table, ...]] = field(init=False, repr=False, compare=False)
 
@@ -171,6 +174,8 @@ class Schema:
         found = self._index.get(name.lower())
         if found is not None or not self.qualified:
             return found
+        if self.home and (homed := self._index.get(f"{self.home}.{name}".lower())) is not None:
+            return homed
         same = self._bare.get(name.lower(), ())
         return same[0] if len(same) == 1 else None
 
@@ -207,6 +212,33 @@ class Schema:
         if alias:
             node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
         return node
+
+    def part(self, db: str) -> Schema:
+        """The tables of the named schema ``db`` as a schema of their own: named without it
+        (``orders``, not ``sales.orders``), with the foreign keys among them; how a prompt shows
+        one schema of many (``xander.prompts``).  ``self`` with one schema.
+
+        >>> s = Schema.merged({"sales": Schema((Table("orders", (Column("id"),)),)),
+        ...                    "hr": Schema((Table("orders", ()),))})
+        >>> s.part("Sales").table_names, s.part("Sales").qualified, s.part("nowhere").tables
+        (('orders',), False, ())
+        """
+        if not self.qualified:
+            return self
+        low = db.lower()
+        tables = []
+        for t in self.tables:
+            if t.db.lower() != low:
+                continue
+            fks = tuple(ForeignKey(f.table.split(".", 1)[-1], f.columns,
+                                   f.ref_table.split(".", 1)[-1], f.ref_columns)
+                        for f in t.foreign_keys if f.ref_table.lower().startswith(f"{low}."))
+            tables.append(replace(t, name=t.bare_name, foreign_keys=fks, db=""))
+        return Schema(tuple(tables), self.dialect)
+
+    def homed(self, db: str) -> Schema:
+        """The schema with ``home`` set to ``db`` (bare table names mean ``db``'s first)."""
+        return self if db == self.home else replace(self, home=db)
 
     @property
     def table_names(self) -> tuple[str, ...]:
