@@ -4,6 +4,8 @@
         --db concert_singer --db pets_1            # or --all-dev (the 20 dev databases)
     python benchmarks/pg_load.py --url ... --all-dev --check-gold --json pg_gold.json
     python benchmarks/pg_load.py --url ... --all-dev --check-gold --keep-case
+    python benchmarks/pg_load.py --url ... --all-dev --keep-case --declared-types \
+        --catalog spider_dev                 # one database, one schema per Spider database
 
 Choices (docs/postgres.md says why):
 
@@ -28,6 +30,10 @@ Choices (docs/postgres.md says why):
 - primary keys where the rows hold them (unique, not null), foreign keys where PostgreSQL accepts
   them (the referenced columns get a ``UNIQUE`` constraint first when they are not the key);
   each one that does not hold is reported with PostgreSQL's reason.
+- ``--catalog NAME`` loads every database given into one PostgreSQL database ``NAME`` (made
+  again), each as a schema named by its ``db_id`` as Spider spells it (quoted where it has
+  capitals): the large-schema setting, asked with ``spider.py --target
+  postgresql://.../NAME --schema dev``, as ``build_catalog.py`` builds it in DuckDB.
 
 ``--check-gold`` runs each dev question's gold SQL on SQLite and, transpiled by sqlglot
 (``sqlite`` -> ``postgres``) with its names spelled as the loaded schema has them (xander's
@@ -259,29 +265,43 @@ def _lower_names(names: Iterable[str], what: str, report: LoadReport) -> dict[st
 
 
 def load_sqlite(sqlite_path: Path, admin_url: str, dbname: str | None = None, *,
-                keep_case: bool = False, declared_types: bool = False) -> LoadReport:
+                keep_case: bool = False, declared_types: bool = False,
+                schema: str = "") -> LoadReport:
     """Load one SQLite database into a new PostgreSQL database (dropped first if it exists),
     named ``pg_dbname``; ``keep_case``: with SQLite's names as they are, not in lower case;
     ``declared_types``: column types as close to SQLite's declarations as the values allow
-    (``declared_pg_type``), not only the four ``PG_TYPES``."""
+    (``declared_pg_type``), not only the four ``PG_TYPES``.  With ``schema``, into that schema
+    (made again) of the existing database ``dbname`` instead (``--catalog``)."""
     import psycopg
     from psycopg.conninfo import make_conninfo
 
     db_id = sqlite_path.stem
     dbname = dbname.lower() if dbname else pg_dbname(db_id, keep_case, declared_types)
     report = LoadReport(db_id, dbname, keep_case, declared_types)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {_q(dbname)} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {_q(dbname)} TEMPLATE template0 ENCODING 'UTF8'")
+    if not schema:
+        new_database(admin_url, dbname)
     src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
     src.text_factory = lambda b: b.decode("utf-8", errors="replace")
     try:
         with psycopg.connect(make_conninfo(admin_url, dbname=dbname)) as pg:
+            if schema:  # the tables are created unqualified, so in the first schema of the path
+                pg.execute(f"DROP SCHEMA IF EXISTS {_q(schema)} CASCADE")
+                pg.execute(f"CREATE SCHEMA {_q(schema)}")
+                pg.execute(f"SET search_path TO {_q(schema)}")
             _load(src, pg, report)
             pg.commit()
     finally:
         src.close()
     return report
+
+
+def new_database(admin_url: str, dbname: str) -> None:
+    """Make the database ``dbname`` (dropped first if it exists)."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {_q(dbname)} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {_q(dbname)} TEMPLATE template0 ENCODING 'UTF8'")
 
 
 def _fits(kind: str, values: Iterable[Any]) -> bool:
@@ -562,9 +582,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="column types as close to SQLite's declarations as the values allow "
                          "(VARCHAR(n), INTEGER), in <name>_typed databases, instead of the four "
                          "types BIGINT, DOUBLE PRECISION, TEXT and BYTEA")
+    ap.add_argument("--catalog", metavar="NAME", default="",
+                    help="load every database into this one database, each as a schema named "
+                         "by its db_id (the large-schema setting)")
     ap.add_argument("--json", type=Path, help="write the reports here")
     args = ap.parse_args(argv)
     from psycopg.conninfo import make_conninfo
+
+    if args.catalog and args.check_gold:
+        ap.error("--check-gold reads one database per db_id: load without --catalog for it")
+    if args.catalog:
+        new_database(args.url, args.catalog.lower())
 
     by_db = dev_questions() if args.all_dev or args.check_gold else {}
     db_ids = sorted(by_db) if args.all_dev else args.db
@@ -576,8 +604,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not path.is_file():
             print(f"{db_id}: no {path}, skipped", flush=True)
             continue
-        rep = load_sqlite(path, args.url, keep_case=args.keep_case,
-                          declared_types=args.declared_types)
+        rep = load_sqlite(path, args.url, args.catalog or None, keep_case=args.keep_case,
+                          declared_types=args.declared_types, schema=db_id if args.catalog
+                          else "")
         loads.append(rep)
         print(f"{db_id}: {rep.tables} tables, {rep.rows} rows, {rep.primary_keys} primary and "
               f"{rep.foreign_keys} foreign keys; {len(rep.fallbacks)} type fallbacks, "
