@@ -13,7 +13,6 @@ import os
 import shutil
 import sqlite3
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -139,9 +138,62 @@ def test_a_corrupt_cache_is_rebuilt(tmp_path):
 
 
 def test_unreadable_stamp_means_no_disk_cache(tmp_path):
-    gone = SimpleNamespace(path=str(tmp_path / "missing.sqlite"), allowed_files=(),
-                           dialect="sqlite")
-    assert stamp(gone) is None and cache_path(gone) is None  # type: ignore[arg-type]
+    db = tmp_path / "gone.sqlite"
+    shutil.copy(spider_db("singer"), db)
+    engine = open_engine(db)
+    db.unlink()  # the open connection still reads it; its stamp cannot be read
+    assert engine.data_stamp() is None
+    assert stamp(engine) is None and cache_path(engine) is None
+    engine.close()
+
+
+def test_a_catalog_served_with_other_schemas_has_another_stamp(tmp_path):
+    """The index of a DuckDB file holds the tables served: open the same file with other
+    ``--schema`` and it is another index."""
+    import duckdb
+
+    path = tmp_path / "two.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA a; CREATE SCHEMA b; CREATE TABLE a.t (x VARCHAR); "
+                "CREATE TABLE b.t (x VARCHAR); INSERT INTO a.t VALUES ('apple'); "
+                "INSERT INTO b.t VALUES ('beet')")
+    con.close()
+    only_a, both = open_engine(path, schemas=("a",)), open_engine(path, schemas=("a", "b"))
+    assert cache_path(only_a) != cache_path(both)
+    assert ValueIndex.for_engine(only_a).lookup("t", "x", "apple").kind == "exact"
+    index = ValueIndex.for_engine(both)
+    assert not index.from_cache and index.lookup("b.t", "x", "beet").kind == "exact"
+    only_a.close()
+    both.close()
+
+
+def test_postgres_index_is_cached_until_rows_change(pg_server, tmp_path):
+    """On PostgreSQL the stamp is the server's counts of changed rows and each table's storage
+    file: a fresh engine loads the index from disk; an INSERT or a TRUNCATE (which counts no
+    deleted rows) makes it build again."""
+    db = "xander_value_stamp"
+    pg_server.psql(f"DROP DATABASE IF EXISTS {db}")
+    pg_server.psql(f"CREATE DATABASE {db}")
+    pg_server.psql("CREATE TABLE pet (kind TEXT); INSERT INTO pet VALUES ('cat'), ('dog')",
+                   dbname=db)
+
+    def index() -> ValueIndex:
+        engine = open_engine(pg_server.url(db))
+        try:
+            return ValueIndex.for_engine(engine)
+        finally:
+            engine.close()
+
+    first = index()
+    assert not first.from_cache and first.lookup("pet", "kind", "dog").kind == "exact"
+    assert index().from_cache
+    pg_server.psql("INSERT INTO pet VALUES ('eel')", dbname=db)  # psql exits: counts published
+    added = index()
+    assert not added.from_cache and added.lookup("pet", "kind", "eel").kind == "exact"
+    assert index().from_cache
+    pg_server.psql("TRUNCATE pet", dbname=db)
+    emptied = index()
+    assert not emptied.from_cache and emptied.lookup("pet", "kind", "eel").kind == "none"
 
 
 def test_data_folder_stamp_covers_every_file(tmp_path):

@@ -409,21 +409,13 @@ def cache_dir() -> Path:
 
 
 def stamp(engine: Engine) -> str | None:
-    """What identifies the state of ``engine``'s data: path, size and mtime (ns) of the database
-    file, or of every data file a folder engine reads; None when one cannot be read."""
-    files = list(engine.allowed_files) or [Path(engine.path)]
-    parts = [f"v{FORMAT_VERSION}", str(MAX_VALUES_PER_COLUMN), str(MAX_VALUE_CHARS),
-             engine.dialect]
-    for f in files:
-        try:
-            real = Path(f).resolve()
-            st = real.stat()
-        except (OSError, ValueError):
-            return None
-        if not real.is_file():
-            return None
-        parts.append(f"{real}|{st.st_size}|{st.st_mtime_ns}")
-    return "\n".join(parts)
+    """What identifies the index of ``engine``'s data: the index's format and caps, the
+    dialect, and the engine's own ``data_stamp``; None when the engine has none."""
+    data = engine.data_stamp()
+    if data is None:
+        return None
+    return "\n".join([f"v{FORMAT_VERSION}", str(MAX_VALUES_PER_COLUMN), str(MAX_VALUE_CHARS),
+                      engine.dialect, data])
 
 
 def cache_path(engine: Engine) -> Path | None:

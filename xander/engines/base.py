@@ -8,6 +8,7 @@ and a row cap, and reports failures as ``QueryError`` / ``QueryTimeoutError``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -97,6 +98,29 @@ class Engine(Protocol):
         """Run ``sql`` with a time limit and a row cap."""
         ...
 
+    def data_stamp(self) -> str | None:
+        """What identifies the data served as it is now (files and their sizes and times, or
+        the server's counters of changed rows): a cache of what was read from it (the value
+        index) is used while the stamp is the same.  None when the engine cannot tell: then
+        nothing read from it is cached."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...
+
+
+def files_stamp(files: Sequence[Path | str], *extra: str) -> str | None:
+    """A ``data_stamp`` of database files: each one's real path, size and modification time
+    (ns), and ``extra`` (what else decides what is served); None when one cannot be read."""
+    parts = list(extra)
+    for f in files:
+        try:
+            real = Path(f).resolve()
+            st = real.stat()
+        except (OSError, ValueError):
+            return None
+        if not real.is_file():
+            return None
+        parts.append(f"{real}|{st.st_size}|{st.st_mtime_ns}")
+    return "\n".join(parts)

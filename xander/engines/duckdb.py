@@ -36,6 +36,7 @@ from xander.engines.base import (
     ForeignKey,
     QueryResult,
     TableInfo,
+    files_stamp,
 )
 from xander.engines.profile import EngineProfile, register
 from xander.errors import DatabaseNotFoundError, InputError, QueryError, QueryTimeoutError
@@ -354,6 +355,11 @@ class DuckDBEngine:
             columns, tuple(tuple(r) for r in rows[:max_rows]), time.perf_counter() - start,
             truncated,
         )
+
+    def data_stamp(self) -> str | None:
+        """The database file (or each data file) as ``files_stamp`` reads it, and the schemas
+        served (a catalog opened with other ``--schema`` serves other tables)."""
+        return files_stamp(list(self.allowed_files) or [self.path], ",".join(self.schemas))
 
     def close(self) -> None:
         self._conn.close()

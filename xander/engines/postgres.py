@@ -33,6 +33,7 @@ tables have bare names; with several, ``schema.table``.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import os
@@ -425,6 +426,30 @@ class PostgresEngine:
             return tuple(r[0] for r in self.execute(sql, timeout=2.0, max_rows=limit).rows)
         except QueryError:
             return ()
+
+    def data_stamp(self) -> str | None:
+        """The server and database, the served schemas and tables, and the database's counters
+        of rows inserted, updated and deleted since its statistics were last reset, with each
+        table's storage file (which ``TRUNCATE`` replaces).  PostgreSQL publishes a session's
+        counts within seconds of its commit (at most about 10 s later), so a cache keyed by
+        this stamp may lag a concurrent write by as much.  None when the server keeps no
+        counts (``track_counts`` off) or they cannot be read."""
+        try:
+            row = self._catalog(
+                "SELECT current_setting('track_counts'), d.datid, d.tup_inserted, "
+                "d.tup_updated, d.tup_deleted, d.stats_reset, "
+                "(SELECT md5(string_agg(c.oid || ':' || c.relfilenode, ',' ORDER BY c.oid)) "
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                " WHERE c.relkind IN ('r', 'm') AND n.nspname NOT LIKE 'pg\\_%%' "
+                " AND n.nspname <> 'information_schema') "
+                "FROM pg_stat_database d WHERE d.datname = current_database()", ())
+        except QueryError:
+            return None
+        if not row or row[0][0] != "on":
+            return None
+        tables = hashlib.sha256(repr(self.tables()).encode()).hexdigest()
+        return "\n".join([self.path, ",".join(self.schemas), tables,
+                          "|".join(str(v) for v in row[0][1:])])
 
     # -- execution -----------------------------------------------------------------------------
     def explain(self, sql: str) -> None:

@@ -20,6 +20,7 @@ from xander.engines.base import (
     ForeignKey,
     QueryResult,
     TableInfo,
+    files_stamp,
 )
 from xander.engines.profile import EngineProfile, register
 from xander.errors import DatabaseNotFoundError, QueryError, QueryTimeoutError
@@ -205,6 +206,9 @@ class SQLiteEngine:
             columns, tuple(tuple(r) for r in rows[:max_rows]), time.perf_counter() - start,
             truncated,
         )
+
+    def data_stamp(self) -> str | None:
+        return files_stamp([self.path])
 
     def close(self) -> None:
         self._conn.close()
