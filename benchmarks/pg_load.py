@@ -28,8 +28,10 @@ Choices (docs/postgres.md says why):
   SQLite's does;
 - rows by ``COPY``; NUL characters, which PostgreSQL text cannot hold, are dropped (reported);
 - primary keys where the rows hold them (unique, not null), foreign keys where PostgreSQL accepts
-  them (the referenced columns get a ``UNIQUE`` constraint first when they are not the key);
-  each one that does not hold is reported with PostgreSQL's reason.
+  them (the referenced columns get a ``UNIQUE`` constraint first when they are not the key;
+  a key some rows break, as SQLite lets them, is declared ``NOT VALID``: kept in the schema,
+  unchecked on the rows there); each one that does not hold is reported with PostgreSQL's
+  reason.
 - ``--catalog NAME`` loads every database given into one PostgreSQL database ``NAME`` (made
   again), each as a schema named by its ``db_id`` as Spider spells it (quoted where it has
   capitals): the large-schema setting, asked with ``spider.py --target
@@ -430,20 +432,31 @@ def _load(src: sqlite3.Connection, pg: Any, report: LoadReport) -> None:
             if len(ref_cols) != len(cols):
                 report.not_loaded.append(f"{what}: the referenced key has other columns")
                 continue
-            try:
-                with pg.transaction():
-                    if ref_cols != pks[ref] and (ref, tuple(ref_cols)) not in unique:
-                        unique.add((ref, tuple(ref_cols)))
-                        with pg.transaction():
+            add = (f"ALTER TABLE {_q(tnames[t])} ADD FOREIGN KEY "
+                   f"({', '.join(_q(c) for c in cols)}) REFERENCES {_q(tnames[ref])} "
+                   f"({', '.join(_q(c) for c in ref_cols)})")
+            # rows that name no parent row (SQLite does not enforce its keys): the key is
+            # declared NOT VALID, unchecked on the rows there, so the schema says what SQLite's
+            # says (the prompt shows the same joins)
+            for checked in (True, False):
+                try:
+                    with pg.transaction():
+                        key = (ref, tuple(ref_cols))
+                        if ref_cols != pks[ref] and key not in unique:
                             pg.execute(f"ALTER TABLE {_q(tnames[ref])} ADD UNIQUE "
                                        f"({', '.join(_q(c) for c in ref_cols)})")
-                    pg.execute(
-                        f"ALTER TABLE {_q(tnames[t])} ADD FOREIGN KEY "
-                        f"({', '.join(_q(c) for c in cols)}) REFERENCES {_q(tnames[ref])} "
-                        f"({', '.join(_q(c) for c in ref_cols)})")
-                report.foreign_keys += 1
-            except psycopg.Error as exc:
-                report.not_loaded.append(f"{what}: {str(exc).splitlines()[0]}")
+                        pg.execute(add if checked else f"{add} NOT VALID")
+                    if ref_cols != pks[ref]:
+                        unique.add(key)
+                    report.foreign_keys += 1
+                    if not checked:
+                        report.fallbacks.append(f"{what}: declared NOT VALID (rows name no "
+                                                "parent row)")
+                except psycopg.errors.ForeignKeyViolation:
+                    continue
+                except psycopg.Error as exc:
+                    report.not_loaded.append(f"{what}: {str(exc).splitlines()[0]}")
+                break
 
 
 def _match(cnames: dict[str, str], name: Any) -> str:

@@ -585,6 +585,31 @@ def test_declared_types_load_keeps_what_the_values_allow(pg_server):
         e.close()
 
 
+def test_load_keeps_foreign_keys_the_rows_break_as_not_valid(pg_server):
+    """SQLite does not enforce its foreign keys: car_1's model_list.Maker and flight_2's
+    flights.SourceAirport name rows that are not there.  The load declares such keys NOT VALID,
+    so the PostgreSQL schema (and the prompt) has every join SQLite's has; the catalog load
+    (``--catalog``) puts each database in a schema of one database."""
+    from benchmarks.pg_load import load_sqlite, new_database
+
+    new_database(pg_server.url(), "xander_catalog_fk")
+    for db in ("car_1", "flight_2"):
+        rep = load_sqlite(spider_db(db), pg_server.url(), "xander_catalog_fk", keep_case=True,
+                          declared_types=True, schema=db)
+        assert rep.not_loaded == [], rep.not_loaded
+        assert sum("declared NOT VALID" in f for f in rep.fallbacks) == 2, rep.fallbacks
+    e = open_engine(pg_server.url("xander_catalog_fk"), schemas=("car_1", "flight_2"))
+    try:
+        keys = {(f.table, f.columns, f.ref_table) for t in e.tables() for f in t.foreign_keys}
+    finally:
+        e.close()
+    assert ("car_1.model_list", ("Maker",), "car_1.car_makers") in keys
+    assert ("car_1.car_names", ("Model",), "car_1.model_list") in keys
+    assert ("flight_2.flights", ("SourceAirport",), "flight_2.airports") in keys
+    sqlite = Schema.from_engine(open_engine(str(spider_db("car_1"))), samples=0)
+    assert len(keys) - 2 == sum(len(t.foreign_keys) for t in sqlite.tables) == 5
+
+
 # -- the hostile-input table of docs/postgres.md -------------------------------------------------
 def hostile_table(shop: str, reader_url: str, down_url: str) -> list[tuple[str, str]]:
     """Each bad input and what xander says to it: SQL through the gate and the engine as the
