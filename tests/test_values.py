@@ -125,6 +125,37 @@ def test_cache_hit_and_rebuild_after_the_file_changes(tmp_path):
     assert not ValueIndex.for_engine(changed).from_cache
 
 
+def test_a_new_index_replaces_the_one_of_older_data_and_xander_cache_clears_them(tmp_path):
+    """An index saved after the data changed replaces the old one of the same database (the
+    stamps of a busy PostgreSQL database change often: files must not pile up); another
+    database's stays.  ``xander cache`` lists them and ``--clear`` deletes them."""
+    from typer.testing import CliRunner
+
+    from xander.cli import app
+    from xander.values import cached_indexes
+
+    db = tmp_path / "singer.sqlite"
+    shutil.copy(spider_db("singer"), db)
+    db.chmod(0o644)
+    other, _ = _open("concert_singer")
+    ValueIndex.for_engine(other)
+    engine = open_engine(db)
+    ValueIndex.for_engine(engine)
+    first = cache_path(engine)
+    st = db.stat()
+    os.utime(db, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    changed = open_engine(db)
+    ValueIndex.for_engine(changed)
+    assert cache_path(changed) != first and first is not None and not first.exists()
+    assert sorted(cached_indexes()) == sorted([cache_path(changed), cache_path(other)])
+    listed = CliRunner().invoke(app, ["cache"])
+    assert listed.exit_code == 0 and "2 value indexes" in listed.output, listed.output
+    cleared = CliRunner().invoke(app, ["cache", "--clear"])
+    assert "deleted 2 value indexes" in cleared.output and cached_indexes() == []
+    for e in (engine, changed, other):
+        e.close()
+
+
 def test_a_corrupt_cache_is_rebuilt(tmp_path):
     engine, schema = _open("concert_singer")
     ValueIndex.for_engine(engine, schema)

@@ -257,17 +257,27 @@ def warm(
 
 @app.command()
 def cache(
-    clear: Annotated[bool, typer.Option("--clear", help="Delete every saved prompt state.")] = False,
+    clear: Annotated[bool, typer.Option(
+        "--clear", help="Delete every saved prompt state and value index.")] = False,
 ) -> None:
-    """List (or clear) the saved prompt states under the cache root ($XANDER_CACHE)."""
+    """List (or clear) the saved prompt states and value indexes under the cache root
+    ($XANDER_CACHE)."""
     from xander.lm.prompt_cache import PromptCache
     from xander.paths import cache_dir
+    from xander.values import cache_dir as values_dir
+    from xander.values import cached_indexes
 
     directory = cache_dir("prompts")
     store = PromptCache(directory, model="", runtime="")  # listing and clearing: any model
+    indexes = cached_indexes()
     if clear:
+        for path in indexes:
+            path.unlink(missing_ok=True)
         typer.echo(f"deleted {store.clear()} prompt states from {directory}")
+        typer.echo(f"deleted {len(indexes)} value indexes from {values_dir()}")
         return
+    typer.echo(f"{values_dir()}: {len(indexes)} value indexes, "
+               f"{sum(p.stat().st_size for p in indexes) / 2**20:.1f} MiB")
     entries = store.entries()
     typer.echo(f"{directory}: {len(entries)} prompt states, "
                f"{sum(e.n_bytes for e in entries) / 2**20:.1f} MiB")

@@ -24,6 +24,7 @@ checker and repair work from it.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -419,13 +420,25 @@ def stamp(engine: Engine) -> str | None:
 
 
 def cache_path(engine: Engine) -> Path | None:
-    """The cache file for ``engine``'s current data, or None when it has no readable stamp."""
+    """The cache file for ``engine``'s current data, or None when it has no readable stamp.
+
+    Named ``<database>-<what is served>-<stamp>.json``: the middle part hashes the engine's
+    path, dialect and tables (the schemas served), so that when the data changes, the new
+    index replaces the old one of the same database (``_save``) instead of piling up."""
     s = stamp(engine)
     if s is None:
         return None
     name = Path(engine.path).name or "db"
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:40]
-    return cache_dir() / f"{safe}-{hashlib.sha256(s.encode()).hexdigest()[:24]}.json"
+    served = "\n".join([engine.path, engine.dialect, *(t.name for t in engine.tables())])
+    ident = hashlib.sha256(served.encode()).hexdigest()[:10]
+    return cache_dir() / f"{safe}-{ident}-{hashlib.sha256(s.encode()).hexdigest()[:24]}.json"
+
+
+def cached_indexes() -> list[Path]:
+    """The value indexes saved under the cache root (``xander cache`` lists and clears them)."""
+    root = cache_dir()
+    return sorted(root.glob("*.json")) if root.is_dir() else []
 
 
 def _load(path: Path) -> ValueIndex | None:
@@ -450,6 +463,11 @@ def _save(path: Path, index: ValueIndex) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        # the same database served alike, from data as it was before: out of date now
+        base = path.name.rsplit("-", 1)[0]
+        for old in path.parent.glob(f"{glob.escape(base)}-*.json"):
+            if old != path and old.name.rsplit("-", 1)[0] == base:
+                old.unlink(missing_ok=True)
     except OSError:
         return
 
