@@ -147,7 +147,7 @@ def test_an_average_of_a_text_column_is_taken_as_numbers_where_the_engine_refuse
     assert [d.code for d in cand.diagnostics] == ["engine-error"], cand.diagnostics
     (fixed, what), (skipping, why) = repairs_for(cand, ctx)
     assert (fixed, what) == ("SELECT AVG(CAST(age AS DOUBLE)) FROM dogs", "avg of age as a number")
-    assert why == "avg of age as a number, text that is no number skipped"
+    assert why == "avg of age as SQLite reads text (the number it starts with, else 0)"
     assert ctx.engine.execute(fixed).rows == ctx.engine.execute(skipping).rows == ((3.5,),)
 
 

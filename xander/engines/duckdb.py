@@ -122,6 +122,7 @@ DUCKDB = register(EngineProfile(
     named_schemas=True,
     read_starts=frozenset({"FROM"}),
     statement_types=statement_types,
+    text_number="CAST(NULLIF(REGEXP_EXTRACT(X, '{p}'), '') AS DOUBLE)",
     error_patterns={
         "ambiguous-column":
             r'Ambiguous reference to column name "(?P<name>[^\n]+?)" \(use: ',

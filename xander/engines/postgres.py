@@ -192,6 +192,7 @@ POSTGRES = register(EngineProfile(
     # the 0.5B model writes SQLite better than PostgreSQL: asked for SQLite on Spider train
     # and dev (benchmarks/results/pg_prompt_dialect.md), its SQL is transpiled to PostgreSQL
     prompt_dialect="sqlite",
+    text_number="CAST(SUBSTRING(X FROM '{p}') AS DOUBLE PRECISION)",  # any PostgreSQL
     error_patterns={
         "ambiguous-column": r'column reference "(?P<name>[^"\n]+)" is ambiguous',
         "no-such-column": r'column "?(?P<name>[^"\n]+?)"? does not exist',

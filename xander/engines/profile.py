@@ -80,6 +80,10 @@ class EngineProfile:
     caseless_like: bool = False
     """``LIKE`` ignores case (SQLite's, for ASCII letters): SQL written for this dialect and
     transpiled to one whose ``LIKE`` does not becomes ``ILIKE`` (``xander.linking.as_dialect``)."""
+    text_number: str = ""
+    """SQL for the number a text value ``X`` starts with, NULL when it starts with none, with
+    ``{p}`` the regular expression of that number (``repair.numeric.NUMBER_PREFIX``): how the
+    text-as-number repair reads text as SQLite does.  Empty: the engine has no such way."""
     row_order: str | None = None
     """A column every stored table has that gives its rows in the order they were stored
     (PostgreSQL's ``ctid``): ``xander.ties`` breaks ORDER BY ties with it as SQLite's stable
