@@ -222,3 +222,34 @@ def test_predictions_run_on_the_target_and_the_gold_on_the_benchmark_file(tmp_pa
         assert record["pred"] == sql and not record["exec_error"]
         ok[singers] = record["correct"]
     assert ok == {6: True, 5: False}  # the gold's 6 singers come from Spider's own file
+
+
+def test_a_catalog_target_serves_each_question_its_own_schema(tmp_path):
+    """``--target catalog.duckdb --schema '{db_id}'``: one database at a time out of one file.
+    The runner keeps one Xander per target *and schemas*: the second database's question is
+    asked of its own schema, not of the first one's."""
+    from benchmarks.build_catalog import build_catalog
+    from tests.conftest import spider_db
+    from tests.scripted import ScriptedLM
+    from xander.bench.runner import RunSpec, run
+    from xander.lm import registry
+
+    if not (SPIDER / "dev.json").is_file():
+        pytest.skip("Spider data not available")
+    questions = [next(q for q in json.loads((SPIDER / "dev.json").read_text())
+                      if q["db_id"] == db and q["query"].lower() == "select count(*) from singer")
+                 for db in ("concert_singer", "singer")]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dev.json").write_text(json.dumps(questions))
+    (data / "tables.json").write_text((SPIDER / "tables.json").read_text())
+    (data / "database").symlink_to(SPIDER / "database")
+    catalog = tmp_path / "catalog.duckdb"
+    build_catalog([(db, spider_db(db)) for db in ("concert_singer", "singer")], catalog)
+    sql = "SELECT COUNT(*) FROM singer"
+    registry.register("scripted-catalog", lambda rest, options: ScriptedLM(
+        {"": [(sql, -0.1)], sql: [("\n```", -0.1)]}))
+    records = run(RunSpec(data=data, out=tmp_path / "run.jsonl", model="scripted-catalog:x",
+                          target=str(catalog), schemas=("{db_id}",)), progress=False)
+    assert [(r["db_id"], r["pred"], r["correct"]) for r in records] == [
+        ("concert_singer", sql, True), ("singer", sql, True)]  # 6 singers, then 8

@@ -174,7 +174,9 @@ def code_commit(root: Path | None = None) -> str:
 
 
 # -- prediction (runs in worker processes) ---------------------------------------------------------
-_XANDERS: dict[tuple[str, str, int], Any] = {}  # one per database, model and thread
+#: one per target, schemas served, model and thread (``--schema {db_id}`` on one catalog file
+#: serves each question's database: the schemas are part of the key)
+_XANDERS: dict[tuple[str, tuple[str, ...], str, int], Any] = {}
 
 
 def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
@@ -185,7 +187,7 @@ def predict(example: Example, mode: str, spec: RunSpec) -> dict[str, Any]:
     ask_mode, cfg, with_examples = mode_config(mode, spec.config)
     target = _fill(spec.target, example.db_id)
     schemas = tuple(_fill(s, example.db_id) for s in spec.schemas)
-    key = (target or str(example.db_path), spec.model, threading.get_ident())
+    key = (target or str(example.db_path), schemas, spec.model, threading.get_ident())
     if key not in _XANDERS:
         _XANDERS[key] = Xander(target or example.db_path, model=spec.model, config=cfg,
                                schemas=schemas or None)
