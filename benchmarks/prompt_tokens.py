@@ -100,11 +100,12 @@ def split_counts(lm: VocabLM, schema: Schema, system: str, questions: list[str])
     """Prefix tokens (chat text up to the question) and each question's part."""
     dialect = dialect_profile(schema.dialect).display_name
     sys_text = system.format(dialect=dialect)
-    head = schema_head(schema, questions[0] if questions else "").text
-    text = lm.chat_prompt(sys_text, user_message(schema, Task("?")), SQL_FENCE)
+    shown = schema_head(schema, questions[0] if questions else "")
+    head = shown.text
+    text = lm.chat_prompt(sys_text, user_message(schema, Task("?"), head=shown), SQL_FENCE)
     cut = text.index(head) + len(head)
     prefix = lm.count(text[:cut])
-    return prefix, [lm.count(lm.chat_prompt(sys_text, user_message(schema, Task(q)),
+    return prefix, [lm.count(lm.chat_prompt(sys_text, user_message(schema, Task(q), head=shown),
                                             SQL_FENCE)[cut:]) for q in questions]
 
 
