@@ -253,3 +253,13 @@ def test_a_catalog_target_serves_each_question_its_own_schema(tmp_path):
                           target=str(catalog), schemas=("{db_id}",)), progress=False)
     assert [(r["db_id"], r["pred"], r["correct"]) for r in records] == [
         ("concert_singer", sql, True), ("singer", sql, True)]  # 6 singers, then 8
+
+
+def test_bird_records_report_soft_f1_beside_ex():
+    recs = _records(2, 1)  # the failing prediction carries no Soft-F1 and scores 0
+    for r, f1 in zip(recs, (1.0, 0.5, None), strict=True):
+        r["evidence"], r["soft_f1"] = "refers to x", f1
+    assert summarize(recs)["greedy"]["soft_f1"] == pytest.approx(0.5)
+    text = markdown(recs, "t")
+    assert "## BIRD metrics" in text and "| greedy | 3 | 0.667 | 0.500 |" in text
+    assert "## BIRD metrics" not in markdown(_records(1, 1), "t")  # Spider: no evidence

@@ -99,6 +99,11 @@ def markdown(records: Sequence[dict[str, Any]], title: str, header: str = "",
             f"{s['median_s']:.2f} | {s['p90_s']:.2f} | {s['mean_s']:.2f} | "
             f"{s['expansions']:.0f} | {s['lm_tokens']:.0f} | {s['lm_share']:.1%} | "
             f"{s['checker_share']:.1%} |")
+    if any(r.get("evidence") for r in records):  # BIRD: its two official metrics side by side
+        lines += ["", "## BIRD metrics", "", "| mode | n | EX | Soft-F1 |", "|---|---:|---:|---:|"]
+        lines += [f"| {mode} | {s['n']} | {s['ex']:.3f} | "
+                  + ("-" if s["soft_f1"] is None else f"{s['soft_f1']:.3f}") + " |"
+                  for mode, s in summary.items()]
     lines += calibration_lines(records)
     diffs = by_difficulty(records)
     levels = _difficulties(records)

@@ -358,6 +358,10 @@ def _results(todo: list[tuple[Example, str]], spec: RunSpec) -> Iterator[dict[st
 
 
 # -- summaries -------------------------------------------------------------------------------------
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per mode: n, EX, execution-error rate, time percentiles, LM tokens, checker share."""
     out: dict[str, dict[str, Any]] = {}
@@ -386,5 +390,9 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             # count their answer alone
             "oracle": sum(bool(r.get("oracle", r["correct"])) for r in rs) / len(rs),
             "expansions": sum(int(r.get("expansions") or 0) for r in rs) / len(rs),
+            # BIRD's Soft-F1 (row/cell overlap with the gold); a prediction that fails scores 0,
+            # as in BIRD's evaluator (its error row matches no gold cell)
+            "soft_f1": (_mean([float(r.get("soft_f1") or 0.0) for r in rs])
+                        if any(r.get("soft_f1") is not None for r in rs) else None),
         }
     return out
