@@ -57,3 +57,10 @@ def test_a_spec_that_names_no_backend_starts_nothing():
     assert registry.preload("no-such-backend-or-file") is None
     with pytest.raises(ModelNotFoundError, match="unknown model"):
         registry.load_lm("no-such-backend-or-file")
+
+
+def test_a_server_client_is_not_preloaded():
+    calls = []
+    registry.register("remote-preload", lambda rest, options: calls.append(rest), local=False)
+    assert registry.preload("remote-preload:http://127.0.0.1:9") is None
+    assert calls == []  # nothing connects until a question needs the model

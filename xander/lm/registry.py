@@ -27,14 +27,21 @@ if TYPE_CHECKING:
 
 Factory = Callable[[str, dict], LM]
 _FACTORIES: dict[str, Factory] = {}
+_LOCAL: set[str] = set()  # backends that load the model into this process
 _LOADED: dict[tuple[str, tuple], LM] = {}
 _LOAD_LOCK = threading.Lock()  # concurrent questions load a model once
 _PRELOADS: list[threading.Thread] = []  # background loads started by preload
 
 
-def register(prefix: str, factory: Factory) -> None:
-    """Make ``<prefix>:<rest>`` model specs load with ``factory(rest, options)``."""
+def register(prefix: str, factory: Factory, *, local: bool = True) -> None:
+    """Make ``<prefix>:<rest>`` model specs load with ``factory(rest, options)``.  ``local``:
+    the backend loads a model into this process (worth starting early: ``preload``); a
+    client of a server is not."""
     _FACTORIES[prefix] = factory
+    if local:
+        _LOCAL.add(prefix)
+    else:
+        _LOCAL.discard(prefix)
 
 
 def _embedded(rest: str, options: dict) -> LM:
@@ -86,7 +93,7 @@ def _vllm(rest: str, options: dict) -> LM:
 register("embedded", _embedded)
 register("gguf", _gguf)
 register("hf", _hf)
-register("openai", _openai)
+register("openai", _openai, local=False)  # a server: nothing to load here
 register("vllm", _vllm)
 
 
@@ -162,11 +169,13 @@ def preload(spec: str = "embedded", **options: object) -> threading.Thread | Non
     starting its own.  Errors are not raised here: that ``load_lm`` loads again and raises
     them where errors are expected.  The thread is not a daemon, so a process that exits
     early (a bad ``--db``) waits for the load to end rather than tearing llama.cpp down
-    under it.  None when there is nothing to start (already loaded, or a spec that does not
-    resolve)."""
+    under it.  None when there is nothing to start (already loaded, a server's client, or a
+    spec that does not resolve)."""
     try:
         backend, rest = resolve(spec)
     except ModelNotFoundError:
+        return None
+    if backend not in _LOCAL:  # a server's client: connecting early gains nothing
         return None
     if (f"{backend}:{rest}", tuple(sorted(options.items()))) in _LOADED:
         return None
