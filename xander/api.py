@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from xander.checkers import CheckContext, Checker, complete_checkers, partial_checkers
+from xander.checkers import CheckContext, complete_checkers, partial_checkers
 from xander.config import Config, load_config
 from xander.cues import question_cues
 from xander.diagnostic import Diagnostic
@@ -23,7 +23,7 @@ from xander.grammar import constraint, load_grammar, specialize
 from xander.greedy import greedy
 from xander.lm.base import LM, Grammar, PromptStateLM
 from xander.lm.prompt_cache import PromptCache
-from xander.lm.registry import config_options, load_lm
+from xander.lm.registry import load_lm
 from xander.normalize import normalize
 from xander.paths import cache_dir
 from xander.prompts import CLOSE_FENCE, Prompt, build_prompt, needs_focus
@@ -32,7 +32,7 @@ from xander.scoring import Candidate
 from xander.select import Selection, choose
 from xander.task import Task
 from xander.trace import Listener
-from xander.values import ValueIndex, index_for, value_hints
+from xander.values import index_for, value_hints
 
 MODES = ("search", "greedy")
 GRAMMARS = ("none", "sql", "schema")
@@ -113,17 +113,6 @@ class Result:
                 for c in self.candidates
             ],
         }
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """What a question needs that the model does not: made before the model is waited for."""
-
-    shown: Schema  # the schema as the prompt shows it (example rows included)
-    hints: tuple[str, ...]  # value lines for the prompt
-    index: ValueIndex | None  # the value index, when the schema is focused
-    partial: tuple[Checker, ...]
-    complete: tuple[Checker, ...]
 
 
 def _pool(selection: Selection | None) -> tuple[dict[str, Any], ...]:
@@ -228,7 +217,7 @@ class Xander:
     def lm(self) -> LM:
         if self._lm is None:
             assert isinstance(self._model_spec, str)
-            self._lm = load_lm(self._model_spec, **config_options(self.config))
+            self._lm = load_lm(self._model_spec, n_ctx=self.config.lm.n_ctx)
         return self._lm
 
     def ask(
@@ -259,34 +248,26 @@ class Xander:
         task = Task(question, evidence, tuple(tuple(str(c) for c in e) for e in examples))
         start = time.perf_counter()
         schema = self.schema
-        # what needs no model is done before waiting for it (a model ``preload`` started
-        # loads meanwhile): a schema over the budget is focused on the question's tables, with
-        # the value index; the checkers and repair still see the whole schema
-        lm_cfg = self.config.lm
-        focused = needs_focus(schema, lm_cfg.max_schema_chars, lm_cfg.focus)
-        index = index_for(self.engine, schema) if (focused or lm_cfg.value_hints) else None
-        prep = _Prepared(
-            shown=schema.with_example_rows(lm_cfg.example_rows),
-            hints=tuple(value_hints(index, task.question, lm_cfg.value_hints)
-                        if lm_cfg.value_hints and index is not None else ()),
-            index=index if focused else None,
-            partial=() if mode == "greedy" else tuple(
-                partial_checkers(self.config.search.disabled_checkers)),
-            complete=tuple(complete_checkers(self.config.search.disabled_checkers)),
-        )
         lm = self.lm
         held = (cast(PromptStateLM, lm).hold() if lm.saves_prompts
                 else contextlib.nullcontext())
         with held:  # a one-context backend answers one question at a time, whole
-            return self._ask(task, mode, floor, start, schema, lm, prep, on_event)
+            return self._ask(task, mode, floor, start, schema, lm, on_event)
 
     def _ask(self, task: Task, mode: str, floor: float, start: float, schema: Schema,
-             lm: LM, prep: _Prepared, on_event: Listener | None) -> Result:
+             lm: LM, on_event: Listener | None) -> Result:
         before = lm.stats()
         t0 = time.perf_counter()
         lm_cfg = self.config.lm
-        prompt = build_prompt(lm, prep.shown, task, lm_cfg.max_schema_chars, list(prep.hints),
-                              index=prep.index, focus_method=lm_cfg.focus,
+        # a schema over the budget is focused on the question's tables, with the value index;
+        # the checkers and repair still see the whole schema
+        focused = needs_focus(schema, lm_cfg.max_schema_chars, lm_cfg.focus)
+        index = index_for(self.engine, schema) if (focused or lm_cfg.value_hints) else None
+        hints = (value_hints(index, task.question, lm_cfg.value_hints)
+                 if lm_cfg.value_hints and index is not None else [])
+        prompt = build_prompt(lm, schema.with_example_rows(lm_cfg.example_rows), task,
+                              lm_cfg.max_schema_chars, hints,
+                              index=index if focused else None, focus_method=lm_cfg.focus,
                               focus_tables=lm_cfg.focus_tables,
                               prompt_dialect=lm_cfg.prompt_dialect)
         t_prime = time.perf_counter()
@@ -297,9 +278,10 @@ class Xander:
             self.config.engine.max_rows,
             self.engine.allowed_files,
         )
+        disabled = self.config.search.disabled_checkers
         trace = None
         if mode == "greedy":
-            cand = greedy(lm, prompt, ctx, list(prep.complete), self.config.lm.max_tokens,
+            cand = greedy(lm, prompt, ctx, complete_checkers(disabled), self.config.lm.max_tokens,
                           self.grammar())
             candidates, expansions, pruned, stop = (cand,), 0, 0, "greedy"
             selection = choose(candidates, cues=question_cues(task.question),
@@ -307,8 +289,8 @@ class Xander:
         else:
             from xander.search import search
 
-            outcome = search(lm, prompt, ctx, self.config.search, list(prep.partial),
-                             list(prep.complete), self.config.lm.max_tokens,
+            outcome = search(lm, prompt, ctx, self.config.search, partial_checkers(disabled),
+                             complete_checkers(disabled), self.config.lm.max_tokens,
                              on_event=on_event)
             cand, candidates = outcome.best, outcome.candidates
             expansions, pruned, stop, trace = (outcome.expansions, outcome.pruned,

@@ -67,23 +67,7 @@ def _schemas(names: str | None) -> tuple[str, ...] | None:
     return out
 
 
-def _preload(cfg) -> None:
-    """Start loading the configured model in the background (``registry.preload``)."""
-    from xander.lm.registry import config_options, preload
-
-    preload(cfg.lm.model, **config_options(cfg))
-
-
-def _settle() -> None:
-    """Let a model load that ``_preload`` started end before printing: llama.cpp silences
-    stdout and stderr while it loads."""
-    from xander.lm.registry import settle
-
-    settle()
-
-
 def _fail(message: str, code: int = 1) -> None:
-    _settle()
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -143,6 +127,9 @@ def ask(
     config: ConfigOpt = None,
 ) -> None:
     """Answer QUESTION about the database given with --db."""
+    from xander.api import Xander
+    from xander.task import parse_example
+
     cfg = _config(
         config,
         engine={"timeout": timeout, "max_rows": max_rows},
@@ -157,10 +144,6 @@ def ask(
     if cfg.lm.grammar != "none" and cfg.search.mode != "greedy":
         _fail(f"--grammar {cfg.lm.grammar} constrains greedy decoding: add --greedy (the search "
               "prunes with its own grammar checker)", 2)
-    _preload(cfg)  # the model loads while the rest is imported and the schema read
-    from xander.api import Xander
-    from xander.task import parse_example
-
     examples = [parse_example(e) for e in example or []]
     xander = Xander(db, model=cfg.lm.model, config=cfg, schemas=_schemas(schema_names))
     result = xander.ask(question, evidence=evidence, examples=examples)
@@ -336,11 +319,10 @@ def shell(
 ) -> None:
     """Ask questions about the database one after another, with the model loaded once
     (.help lists the commands; Ctrl-C stops a question, Ctrl-D ends the session)."""
-    cfg = _config(config, lm={"model": _model_spec(model, model_name)})
-    _preload(cfg)
     from xander.api import Xander
     from xander.shell import Shell
 
+    cfg = _config(config, lm={"model": _model_spec(model, model_name)})
     x = Xander(db, model=cfg.lm.model, config=cfg, schemas=_schemas(schema_names))
     try:
         code = Shell(x, show_rows=show_rows, greedy=greedy or cfg.search.mode == "greedy").run()
@@ -489,10 +471,7 @@ def main() -> None:
     from xander.errors import XanderError
 
     try:
-        try:
-            app(standalone_mode=True)
-        finally:
-            _settle()
+        app(standalone_mode=True)
     except XanderError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -31,9 +31,6 @@ class GrammarChecker:
     stage = "partial"
     trigger = "every-child"
 
-    def __init__(self) -> None:
-        _checker()  # the parse table loads here, once per process, not at the first prefix
-
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
         text = sql.lstrip()
         if ctx.schema.qualified:

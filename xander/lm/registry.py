@@ -13,35 +13,22 @@ Loaded models are kept per process, so a benchmark run or an API user pays the l
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from xander.errors import ModelNotFoundError
 from xander.lm.base import LM
 
-if TYPE_CHECKING:
-    from xander.config import Config
-
 Factory = Callable[[str, dict], LM]
 _FACTORIES: dict[str, Factory] = {}
-_LOCAL: set[str] = set()  # backends that load the model into this process
 _LOADED: dict[tuple[str, tuple], LM] = {}
 _LOAD_LOCK = threading.Lock()  # concurrent questions load a model once
-_PRELOADS: list[threading.Thread] = []  # background loads started by preload
 
 
-def register(prefix: str, factory: Factory, *, local: bool = True) -> None:
-    """Make ``<prefix>:<rest>`` model specs load with ``factory(rest, options)``.  ``local``:
-    the backend loads a model into this process (worth starting early: ``preload``); a
-    client of a server is not."""
+def register(prefix: str, factory: Factory) -> None:
+    """Make ``<prefix>:<rest>`` model specs load with ``factory(rest, options)``."""
     _FACTORIES[prefix] = factory
-    if local:
-        _LOCAL.add(prefix)
-    else:
-        _LOCAL.discard(prefix)
 
 
 def _embedded(rest: str, options: dict) -> LM:
@@ -93,7 +80,7 @@ def _vllm(rest: str, options: dict) -> LM:
 register("embedded", _embedded)
 register("gguf", _gguf)
 register("hf", _hf)
-register("openai", _openai, local=False)  # a server: nothing to load here
+register("openai", _openai)
 register("vllm", _vllm)
 
 
@@ -145,54 +132,10 @@ def resolve(spec: str) -> tuple[str, str]:
 
 
 def load_lm(spec: str = "embedded", **options: object) -> LM:
-    """The backend for ``spec`` (loaded once per process and options).  A load that
-    ``preload`` started is waited for, not repeated."""
+    """The backend for ``spec`` (loaded once per process and options)."""
     backend, rest = resolve(spec)
     key = (f"{backend}:{rest}", tuple(sorted(options.items())))
     with _LOAD_LOCK:
         if key not in _LOADED:
             _LOADED[key] = _FACTORIES[backend](rest, dict(options))
         return _LOADED[key]
-
-
-def config_options(config: Config) -> dict[str, object]:
-    """The ``load_lm`` options a configuration asks for (``Xander`` and ``preload`` alike)."""
-    return {"n_ctx": config.lm.n_ctx}
-
-
-def preload(spec: str = "embedded", **options: object) -> threading.Thread | None:
-    """Start ``load_lm(spec, **options)`` in a background thread and return at once.
-
-    llama.cpp reads the model with the GIL released, so a fresh ``xander ask`` imports its
-    modules and introspects the database on one core while the model loads on the other;
-    the first ``load_lm`` with the same arguments then waits for this load instead of
-    starting its own.  Errors are not raised here: that ``load_lm`` loads again and raises
-    them where errors are expected.  The thread is not a daemon, so a process that exits
-    early (a bad ``--db``) waits for the load to end rather than tearing llama.cpp down
-    under it.  None when there is nothing to start (already loaded, a server's client, or a
-    spec that does not resolve)."""
-    try:
-        backend, rest = resolve(spec)
-    except ModelNotFoundError:
-        return None
-    if backend not in _LOCAL:  # a server's client: connecting early gains nothing
-        return None
-    if (f"{backend}:{rest}", tuple(sorted(options.items()))) in _LOADED:
-        return None
-
-    def load() -> None:
-        with contextlib.suppress(Exception):  # the caller's own load_lm raises it again
-            load_lm(spec, **options)
-
-    thread = threading.Thread(target=load, name="xander-preload")
-    thread.start()
-    _PRELOADS.append(thread)
-    return thread
-
-
-def settle() -> None:
-    """Wait for the loads ``preload`` started.  llama.cpp sends the process's stdout and
-    stderr to /dev/null while it loads a model, so whatever prints an error while a preload
-    may still run (the CLI) settles first, or the message is lost."""
-    while _PRELOADS:
-        _PRELOADS.pop().join()
