@@ -358,10 +358,6 @@ def _results(todo: list[tuple[Example, str]], spec: RunSpec) -> Iterator[dict[st
 
 
 # -- summaries -------------------------------------------------------------------------------------
-def _mean(xs: Sequence[float]) -> float | None:
-    return sum(xs) / len(xs) if xs else None
-
-
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per mode: n, EX, execution-error rate, time percentiles, LM tokens, checker share."""
     out: dict[str, dict[str, Any]] = {}
@@ -392,7 +388,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "expansions": sum(int(r.get("expansions") or 0) for r in rs) / len(rs),
             # BIRD's Soft-F1 (row/cell overlap with the gold); a prediction that fails scores 0,
             # as in BIRD's evaluator (its error row matches no gold cell)
-            "soft_f1": (_mean([float(r.get("soft_f1") or 0.0) for r in rs])
+            "soft_f1": (sum(float(r.get("soft_f1") or 0.0) for r in rs) / len(rs)
                         if any(r.get("soft_f1") is not None for r in rs) else None),
         }
     return out
