@@ -39,8 +39,10 @@ from xander.cues import (
     cue_score,
     find_phrase,
     fired,
+    number_stated,
     question_cues,
     shape_of_sql,
+    value_stated,
 )
 
 #: a cue that fires fewer times on train is not fitted (its weights stay 0)
@@ -88,6 +90,9 @@ class Split:
     phrases: dict[tuple[str, str], Tally] = field(default_factory=dict)
     outputs: Counter = field(default_factory=Counter)  # (estimate bucket, right?) -> count
     rounding: Tally = field(default_factory=Tally)
+    #: questions stating numbers / quoting values (fired), and whose gold states them all (hit)
+    numbers: Tally = field(default_factory=Tally)
+    values: Tally = field(default_factory=Tally)
 
 
 def _bucket(n: int) -> str:
@@ -110,6 +115,12 @@ def measure(name: str, examples: Iterable[dict]) -> Split:
         if cues.rounding is not None:
             split.rounding.fired += 1
             split.rounding.hit += "round" in shape.constructs
+        if cues.numbers:
+            split.numbers.fired += 1
+            split.numbers.hit += all(number_stated(n, shape) for n in cues.numbers)
+        if cues.values:
+            split.values.fired += 1
+            split.values.hit += all(value_stated(v, shape) for v in cues.values)
     return split
 
 
@@ -280,6 +291,20 @@ def report(train: Split, dev: Split, command: str) -> str:
          f"({_pct(dev.rounding.precision)}): Spider does not ask for it, so it is not fitted "
          f"and its weight is {CueWeights().rounding:g} (as is the percentage cue's) until a "
          "data set that asks (BIRD has no train split here) fits it."),
+        "",
+        "## Stated literals (the `stated` checker, xander/checkers/stated.py)",
+        "",
+        ("Questions that state a number outside quotes, or quote a value, and the share whose "
+         "gold query states every one of them (`cues.number_stated`, `cues.value_stated`).  A "
+         "query that leaves one out gets a warning, not an error: the rest are mostly "
+         "annotation slips and notes that explain a code."),
+        "",
+        "| literal | train questions | train gold states all | dev questions | dev gold states all |",
+        "|---|---:|---:|---:|---:|",
+        *(f"| {name} | {t.fired} | {t.hit} ({_pct(t.precision)}) | {d.fired} | "
+          f"{d.hit} ({_pct(d.precision)}) |"
+          for name, t, d in (("numbers", train.numbers, dev.numbers),
+                             ("quoted values", train.values, dev.values))),
         "",
         ("## Phrases (each on its own; train precision decided what stays in cue_words.py, "
          "the dropped ones are measured too)"),

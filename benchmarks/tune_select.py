@@ -21,9 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from xander.bench.metrics import evaluate_prediction
+from xander.cues import CueWeights, question_cues
+from xander.diagnostic import Diagnostic
 from xander.engines import open_engine
 from xander.errors import XanderError
 from xander.results import result_key
+from xander.scoring import Candidate
+from xander.select import SelectWeights, choose
 
 DATA = Path(os.environ.get("XANDER_DATA", ROOT.parent / "shared" / "data")) / "spider"
 
@@ -34,13 +38,13 @@ def _tokens(c: dict) -> int:
     return int(c.get("n_tokens") or max(1, len(c["sql"]) // 3))
 
 
-def first_clean(pool: Pool) -> dict:
+def first_clean(question: str, pool: Pool) -> dict:
     clean = [c for c in pool if not c["warnings"]]
     return (clean or pool)[0]
 
 
-def by_groups(weight: Callable[[dict], float]) -> Callable[[Pool], dict]:
-    def pick(pool: Pool) -> dict:
+def by_groups(weight: Callable[[dict], float]) -> Callable[[str, Pool], dict]:
+    def pick(question: str, pool: Pool) -> dict:
         groups: dict = {}
         for c in pool:
             groups.setdefault(c["key"], []).append(c)
@@ -49,7 +53,23 @@ def by_groups(weight: Callable[[dict], float]) -> Callable[[Pool], dict]:
     return pick
 
 
-POLICIES: dict[str, Callable[[Pool], dict]] = {
+def by_choose(cues: CueWeights | None) -> Callable[[str, Pool], dict]:
+    """``xander.select.choose`` itself (what the search does), with these cue weights (None:
+    no cues), on the recorded candidates and their results run again."""
+    def pick(question: str, pool: Pool) -> dict:
+        cands = [Candidate(c["sql"], c["logprob"], _tokens(c), tuple(
+            Diagnostic("replay", w, w, "warning") for w in c["warnings"]), c["result"],
+            tuple(c.get("repairs") or ())) for c in pool]
+        weights = SelectWeights(cues=cues) if cues is not None else SelectWeights()
+        sel = choose(cands, weights, question_cues(question) if cues is not None else None)
+        return pool[cands.index(sel.answer)]
+    return pick
+
+
+POLICIES: dict[str, Callable[[str, Pool], dict]] = {
+    "choose, no cues": by_choose(None),
+    "choose, cues as shipped": by_choose(CueWeights()),
+    "choose, cues without numbers and values": by_choose(CueWeights(numbers=0.0, values=0.0)),
     "first clean (today)": first_clean,
     "groups, mean token logprob": by_groups(
         lambda c: math.exp(c["logprob"] / _tokens(c) - 2 * len(c["warnings"]))),
@@ -79,6 +99,7 @@ def pools(run: Path) -> list[tuple[dict, Pool]]:
                 continue
             ok = evaluate_prediction(engine, r["gold"], c["sql"]).correct
             pool.append({**c, "key": result_key(res.columns, res.rows), "correct": bool(ok),
+                         "result": res,
                          "order": i, "warnings": c.get("warnings") or
                          (["empty-result"] if not res.rows else [])})
         out.append((r, pool))
@@ -96,7 +117,7 @@ def main() -> None:
           f"; recorded answers {sum(bool(r['correct']) for r, _ in data) / n:.3f}")
     print("| policy | EX |\n|---|---:|")
     for name, policy in POLICIES.items():
-        right = sum(bool(p) and policy(p)["correct"] for _, p in data)
+        right = sum(bool(p) and policy(r["question"], p)["correct"] for r, p in data)
         print(f"| {name} | {right / n:.3f} |")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,15 +28,17 @@ DEV_CUES = [
     ("How many different types of pet are there?",
      {"wants_count": "how many", "distinct": "how many different", "n_outputs": 1}),
     ("How many visitors below age 30 are there?",
-     {"wants_count": "how many", "directions": (("<", "below"),), "n_outputs": 1}),
+     {"wants_count": "how many", "directions": (("<", "below"),), "n_outputs": 1,
+      "numbers": ("30",)}),
     ("In which years cars were produced weighing no less than 3000 and no more than 4000 ?",
-     {"directions": ((">", "no less than"), ("<", "no more than")), "n_outputs": 1}),
+     {"directions": ((">", "no less than"), ("<", "no more than")), "n_outputs": 1,
+      "numbers": ("3000", "4000")}),
     ("Show the name and theme for all concerts and the number of singers in each concert.",
      {"wants_count": "the number of", "per_group": "each", "name": "name", "n_outputs": 3}),
     ("What are the names, countries, and ages for every singer in descending order of age?",
      {"order": "descending", "descending": "descending", "name": "names", "n_outputs": 3}),
     ("What are the notes of the death events which has substring 'East'?",
-     {"pattern": "substring", "n_outputs": 1}),
+     {"pattern": "substring", "n_outputs": 1, "values": ("east",)}),
     ("Show the name and the release year of the song by the youngest singer.",
      {"superlative": "youngest", "name": "name", "n_outputs": 2}),
     # a range of a scale is an order, not a superlative
@@ -44,9 +47,10 @@ DEV_CUES = [
     ("What is the average, minimum, and maximum age of all singers from France?",
      {"average": "average", "superlative": "minimum", "n_outputs": 3}),
     ("Which airlines have less than 200 flights?",
-     {"directions": (("<", "less than"),), "n_outputs": 1}),
+     {"directions": (("<", "less than"),), "n_outputs": 1, "numbers": ("200",)}),
     ("Show countries where a singer above age 40 and a singer below 30 are from.",
-     {"directions": ((">", "above"), ("<", "below")), "n_outputs": 1}),
+     {"directions": ((">", "above"), ("<", "below")), "n_outputs": 1,
+      "numbers": ("40", "30")}),
     (("How many countries does each continent have? List the continent id, continent name and "
       "the number of countries."),
      {"wants_count": "how many", "per_group": "each", "name": "name", "n_outputs": 3}),
@@ -69,8 +73,9 @@ def test_direction_property() -> None:
 
 
 def test_quoted_values_are_not_wording() -> None:
-    assert question_cues('Find the songs named "The Best of Not Everything".') == \
-        question_cues("Find the songs named X.")
+    quoted = question_cues('Find the songs named "The Best of Not Everything".')
+    assert quoted.values == ("the best of not everything",)  # a value, kept as one
+    assert replace(quoted, values=()) == question_cues("Find the songs named X.")
     assert question_cues("List stores in 'Most Central' with no orders.").superlative is None
 
 

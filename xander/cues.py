@@ -20,6 +20,7 @@ pure and cheap (no database).  The words live in ``xander.cue_words``; the penal
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,11 @@ class Cues:
     rounding: int | None = None
     #: how many output columns the question asks for (None: no estimate)
     n_outputs: int | None = None
+    #: numbers the question states outside quotes ("between 5000 and 10000"), canonical
+    #: (``literal_key``): the query should compare with them
+    numbers: tuple[str, ...] = ()
+    #: values the question quotes ('AHD', "Bob Fosse"), lower case
+    values: tuple[str, ...] = ()
 
     @property
     def direction(self) -> str | None:
@@ -67,6 +73,33 @@ class Cues:
 
 _DOUBLE_QUOTED = re.compile(r'"[^"]*"|“[^”]*”')
 _SINGLE_QUOTED = re.compile(r"(?<!\w)'[^']*'(?!\w)|‘[^’]*’")
+
+
+# a number standing alone: not part of a name ("A340-300", "meter_100"), a date ("8/12") or a
+# percentage; thousands may be grouped with commas ("10,000")
+_NUMBER = re.compile(r"(?<![\w.\-/])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w\-/%]|\.\d)")
+
+
+def literal_key(text: str) -> str | None:
+    """A number's canonical spelling, so that ``5000``, ``5,000`` and ``5000.0`` are one; None
+    for text that is not a number.
+
+    >>> literal_key("5,000"), literal_key("5000.0"), literal_key("2.50"), literal_key("x")
+    ('5000', '5000', '2.5', None)
+    """
+    try:
+        f = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    if not math.isfinite(f):
+        return None
+    return str(int(f)) if f.is_integer() else repr(f)
+
+
+def _quoted(question: str) -> tuple[str, ...]:
+    text = question.replace("’", "'")
+    found = [m.group()[1:-1] for q in (_DOUBLE_QUOTED, _SINGLE_QUOTED) for m in q.finditer(text)]
+    return tuple(dict.fromkeys(v.strip().lower() for v in found if v.strip()))
 
 
 def clean(question: str) -> str:
@@ -194,6 +227,9 @@ def question_cues(question: str) -> Cues:
         directions=directions,
         rounding=_rounding(rest),
         n_outputs=_n_outputs(text, bool(per_group)),
+        numbers=tuple(dict.fromkeys(k for n in _NUMBER.findall(text)
+                                    if (k := literal_key(n)) is not None)),
+        values=_quoted(question),
     )
 
 
@@ -209,6 +245,10 @@ class Shape:
     n_outputs: int | None
     #: decimals of every ROUND(x, n) in the query
     round_digits: frozenset[int] = frozenset()
+    #: numbers the query states (``literal_key``), in literals or in names (``meter_100``)
+    numbers: frozenset[str] = frozenset()
+    #: the query's string literals, lower case and stripped
+    strings: frozenset[str] = frozenset()
 
 
 #: construct -> what it is
@@ -325,7 +365,53 @@ def query_shape(tree: exp.Expr) -> Shape:
         int(r.args["decimals"].name) for r in tree.find_all(exp.Round)
         if isinstance(r.args.get("decimals"), exp.Literal) and r.args["decimals"].name.isdigit()
     )
-    return Shape(frozenset(has), None if star or not first else len(first), digits)
+    numbers: set[str] = set()
+    strings: set[str] = set()
+    for lit in tree.find_all(exp.Literal):
+        if lit.is_string:
+            strings.add(lit.name.strip().lower())
+        key = literal_key(lit.name)
+        if key is not None:
+            numbers.add(key)
+    for ident in tree.find_all(exp.Identifier):
+        if ident.quoted:  # SQLite reads "Village" as a string where no column is named so
+            strings.add(ident.name.strip().lower())
+        numbers.update(k for part in re.split(r"[^0-9.]+", ident.name)
+                       if part and (k := literal_key(part)) is not None)
+    return Shape(frozenset(has), None if star or not first else len(first), digits,
+                 frozenset(numbers), frozenset(strings))
+
+
+def number_stated(number: str, shape: Shape) -> bool:
+    """The query states ``number`` (a ``literal_key``): as a number, in a name, or in a string.
+
+    >>> from xander.sqlparse import parse_one_select
+    >>> shape = query_shape(parse_one_select(
+    ...     "SELECT meter_100 FROM t WHERE c BETWEEN 5000 AND 10000.0 AND d LIKE '8/%'"))
+    >>> [number_stated(n, shape) for n in ("5000", "10000", "100", "8", "30")]
+    [True, True, True, True, False]
+    """
+    return number in shape.numbers or any(number in s for s in shape.strings)
+
+
+def value_stated(value: str, shape: Shape) -> bool:
+    """The query holds the quoted ``value`` (lower case): as a literal, inside one (``LIKE
+    '%v%'``), as a number, or word by word ("Linda Smith": ``fname = 'Linda' AND lname =
+    'Smith'``).
+
+    >>> from xander.sqlparse import parse_one_select
+    >>> shape = query_shape(parse_one_select(
+    ...     "SELECT 1 FROM t WHERE fname = 'Linda' AND lname = 'Smith' AND c LIKE '%West%'"))
+    >>> [value_stated(v, shape) for v in ("linda smith", "west", "ahd")]
+    [True, True, False]
+    """
+    if any(value in s for s in shape.strings):
+        return True
+    key = literal_key(value)
+    if key is not None and key in shape.numbers:
+        return True
+    parts = value.split()
+    return len(parts) > 1 and all(any(p in s for s in shape.strings) for p in parts)
 
 
 # -- scoring ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from xander.checkers.execution import DryRunChecker, ExecutionChecker, SafetyChe
 from xander.checkers.grammar import GrammarChecker
 from xander.checkers.identifiers import IdentifierChecker, PartialIdentifierChecker
 from xander.checkers.joins import JoinChecker
+from xander.checkers.stated import StatedLiteralChecker
 from xander.checkers.syntax import SyntaxChecker
 from xander.checkers.values import ValueChecker
 
@@ -27,6 +28,7 @@ COMPLETE: dict[str, Callable[[], Checker]] = {
     "dry-run": DryRunChecker,
     "execution": ExecutionChecker,
     "values": ValueChecker,
+    "stated": StatedLiteralChecker,
     "examples": ExampleChecker,
 }
 #: partial-stage checkers (run on prefixes while the LM writes), cheapest first.
