@@ -298,6 +298,29 @@ def test_a_repaired_answer_ends_the_search_unless_told_to_look_on(music):
     assert alone.stop_reason == "exhausted" and alone.best.repairs
 
 
+#: The likeliest query joins concert on a column singer lacks; the repair rejoins concert along
+#: the foreign key.  A less likely query the model wrote runs as it is.
+_MISJOINED = ("SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON "
+              "T1.concert_id = T2.concert_id ORDER BY T1.age")
+REJOINED_FIRST = {
+    "": [(_MISJOINED, -0.1), (_PLAIN, -0.3)],
+    _MISJOINED: [(END, -0.1)],
+    _PLAIN: [(END, -0.1)],
+}
+
+
+def test_a_rejoined_answer_is_a_fallback_and_the_search_looks_on(music):
+    looks = run(music, ScriptedLM(REJOINED_FIRST))
+    rejoined = [c for c in looks.candidates if c.repairs]
+    assert [c.repairs[0].split()[0] for c in rejoined] == ["rejoin"] and rejoined[0].ok
+    assert looks.best.sql == _PLAIN and not looks.best.repairs
+    assert looks.stop_reason == "found" and looks.candidates[-1].sql == _PLAIN
+    # without it in fallback_repairs, the rejoined query ends the search, as other repairs do
+    stops = run(music, ScriptedLM(REJOINED_FIRST), fallback_repairs=())
+    assert stops.best.repairs == rejoined[0].repairs and stops.stop_reason == "found"
+    assert _PLAIN not in [c.sql for c in stops.candidates]
+
+
 def test_unchunked_mode_is_best_first_over_whole_prefixes(music):
     chunked = run(music, ScriptedLM(UNSURE_LATER))
     assert chunked.best.sql == "SELECT name FROM singer"  # follows " name" through its dip

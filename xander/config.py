@@ -115,6 +115,13 @@ class SearchConfig:
     clean does (and so ends the search at the default of 1).  False: the search goes on for one
     the LM wrote clean, within its budgets (``pool_expansions`` after the first clean one,
     ``max_candidates``), and the repaired one stays in the pool as a fallback."""
+    fallback_repairs: tuple[str, ...] = ("rejoin",)
+    """Repairs (the first word of their description) whose clean result does not end the search
+    even with ``stop_on_repair``: it stays in the pool as a fallback while the search looks on
+    (within ``pool_expansions``) for one the LM wrote.  ``rejoin`` rewrites the LM's join into a
+    foreign-key path through other tables: every answer it gave was wrong (the 4 train
+    questions, ``train100_11ae23e`` and ``pg_train100s2_sqliteprompt_d57db31``; 0 of 20 on dev,
+    ``sqlite_dev_full_874b5df``)."""
     repair_rounds: int = 2
     """Repairs applied one upon another at most: a repair the engine refuses in turn (PostgreSQL:
     ``avg`` of a text column cast to a number, then compared with that text column) is repaired

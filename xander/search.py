@@ -193,13 +193,17 @@ class _Search:
         )
         self.candidates.append(cand)
         if _clean(cand):
-            if not cand.repairs or self.cfg.stop_on_repair:
+            if not cand.repairs or (self.cfg.stop_on_repair and not self.fallback(cand)):
                 self.clean.append(cand)  # a repaired one is a fallback otherwise
             if self.first_clean_at is None:
                 self.first_clean_at = self.expansions
         self.trace.mark(node.id, "complete", sql=sql, ok=cand.ok, score=round(score(cand), 3),
                         reason="; ".join(str(d) for d in diags))
         return cand
+
+    def fallback(self, cand: Candidate) -> bool:
+        """Reached through a repair that does not end the search (``fallback_repairs``)."""
+        return any(r.split(" ", 1)[0] in self.cfg.fallback_repairs for r in cand.repairs)
 
     def finish(self, node: Node) -> bool:
         """Evaluate the query ``node`` spells (and its repairs); True when the pool is full."""
@@ -221,15 +225,19 @@ class _Search:
         if _clean(cand) or rounds == 0:
             return _clean(cand)
         failed: list[Candidate] = []
+        fallback = False  # a clean one through a fallback repair: the next repairs are tried too
         for fixed, what in repairs_for(cand, self.ctx):
             rep = self.evaluate(fixed, node, (*cand.repairs, what))
             if rep is None:
                 continue
             if _clean(rep):
-                return True
-            if rep.error is not None and rep.error != cand.error:
+                if not self.fallback(rep):
+                    return True
+                fallback = True
+            elif rep.error is not None and rep.error != cand.error:
                 failed.append(rep)
-        return any(self.repair(rep, node, rounds - 1) for rep in failed[:REPAIR_BRANCHES])
+        return any(self.repair(rep, node, rounds - 1)
+                   for rep in failed[:REPAIR_BRANCHES]) or fallback
 
     def pool_full(self) -> bool:
         return len(self.clean) >= max(1, self.cfg.candidates)
