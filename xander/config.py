@@ -120,7 +120,7 @@ class SearchConfig:
     even with ``stop_on_repair``: it stays in the pool as a fallback while the search looks on
     (within ``pool_expansions``) for one the LM wrote.  ``rejoin`` rewrites the LM's join into a
     foreign-key path through other tables: every answer it gave was wrong (the 4 train
-    questions, ``train100_11ae23e`` and ``pg_train100s2_sqliteprompt_d57db31``; 0 of 20 on dev,
+    questions of ``train100_11ae23e`` and ``train100s2_11ae23e``; 0 of 20 on dev,
     ``sqlite_dev_full_874b5df``)."""
     repair_rounds: int = 2
     """Repairs applied one upon another at most: a repair the engine refuses in turn (PostgreSQL:
