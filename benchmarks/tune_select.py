@@ -69,7 +69,6 @@ def by_choose(cues: CueWeights | None) -> Callable[[str, Pool], dict]:
 POLICIES: dict[str, Callable[[str, Pool], dict]] = {
     "choose, no cues": by_choose(None),
     "choose, cues as shipped": by_choose(CueWeights()),
-    "choose, cues without numbers and values": by_choose(CueWeights(numbers=0.0, values=0.0)),
     "first clean (today)": first_clean,
     "groups, mean token logprob": by_groups(
         lambda c: math.exp(c["logprob"] / _tokens(c) - 2 * len(c["warnings"]))),
