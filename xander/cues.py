@@ -185,8 +185,10 @@ def _range() -> re.Pattern[str]:
     return re.compile(rf"\bfrom (?:the )?({ends}) to (?:the )?(?:{ends})\b")
 
 
+@functools.lru_cache(maxsize=64)
 def question_cues(question: str) -> Cues:
-    """The cues of one question.
+    """The cues of one question (cached: the search and the ``stated`` checker read the same
+    question's cues for every candidate).
 
     >>> c = question_cues("What are the names of singers who are not from 'New York', "
     ...                   "in descending order of age?")

@@ -17,23 +17,15 @@ them; it stays a candidate.  What counts as stated (``xander.cues.number_stated`
 Measured on Spider train (``benchmarks/fit_cues.py``, section "Stated literals"): the gold query
 states every such number for 1,237 of the 1,249 questions with one (99.0%) and every quoted
 value for 799 of 822 (97.2%); most of the rest are annotation slips ("after 2004" with
-``year > 2014``).  A note that
-explains a code ("1 stands for yes, and 0 for no") states a number the query need not use: so
-this is a warning, never an error.
+``year > 2014``).  A note that explains a code ("1 stands for yes, and 0 for no") states a
+number the query need not use: so this is a warning, never an error.
 """
 
 from __future__ import annotations
 
-import functools
-
 from xander.checkers.base import CheckContext, Diagnostic
 from xander.checkers.syntax import parsed
-from xander.cues import Cues, number_stated, query_shape, question_cues, value_stated
-
-
-@functools.lru_cache(maxsize=64)
-def _cues(question: str) -> Cues:
-    return question_cues(question)
+from xander.cues import number_stated, query_shape, question_cues, value_stated
 
 
 class StatedLiteralChecker:
@@ -44,7 +36,7 @@ class StatedLiteralChecker:
     trigger = "query"
 
     def check(self, sql: str, ctx: CheckContext) -> list[Diagnostic]:
-        cues = _cues(ctx.task.question)
+        cues = question_cues(ctx.task.question)
         if not cues.numbers and not cues.values:
             return []
         tree = parsed(sql, ctx)
