@@ -27,7 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import sqlglot
+from sqlglot import exp
+
 from xander import cue_words as words
+from xander.conditions import conflicts
 from xander.cues import (
     CONSTRUCTS,
     MEETS,
@@ -93,6 +97,8 @@ class Split:
     #: questions stating numbers / quoting values (fired), and whose gold states them all (hit)
     numbers: Tally = field(default_factory=Tally)
     values: Tally = field(default_factory=Tally)
+    #: gold queries whose WHERE has a conflict (``xander.conditions``), by kind
+    conflicts: Counter = field(default_factory=Counter)
 
 
 def _bucket(n: int) -> str:
@@ -121,6 +127,9 @@ def measure(name: str, examples: Iterable[dict]) -> Split:
         if cues.values:
             split.values.fired += 1
             split.values.hit += all(value_stated(v, shape) for v in cues.values)
+        tree = sqlglot.parse_one(ex["query"], read="sqlite")
+        for kind in {c.kind for s in tree.find_all(exp.Select) for c in conflicts(s)}:
+            split.conflicts[kind] += 1
     return split
 
 
@@ -305,6 +314,18 @@ def report(train: Split, dev: Split, command: str) -> str:
           f"{d.hit} ({_pct(d.precision)}) |"
           for name, t, d in (("numbers", train.numbers, dev.numbers),
                              ("quoted values", train.values, dev.values))),
+        "",
+        "## Conditions that cannot all hold (the `conditions` checker, xander/conditions.py)",
+        "",
+        ("Gold queries with a SELECT whose WHERE compares a column with literals that no row "
+         "can satisfy together (`never-true`) or excludes a value besides the one it equals "
+         "(`redundant-exclusion`); both are warnings on a candidate."),
+        "",
+        "| conflict | train gold queries | dev gold queries |",
+        "|---|---:|---:|",
+        *(f"| {kind} | {train.conflicts[kind]} of {train.questions - train.unparsed} | "
+          f"{dev.conflicts[kind]} of {dev.questions - dev.unparsed} |"
+          for kind in ("never-true", "redundant-exclusion")),
         "",
         ("## Phrases (each on its own; train precision decided what stays in cue_words.py, "
          "the dropped ones are measured too)"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from xander.checkers.base import CheckContext, Checker, Diagnostic, has_error, run_checkers
+from xander.checkers.conditions import ConditionChecker
 from xander.checkers.examples import ExampleChecker
 from xander.checkers.execution import DryRunChecker, ExecutionChecker, SafetyChecker
 from xander.checkers.grammar import GrammarChecker
@@ -29,6 +30,7 @@ COMPLETE: dict[str, Callable[[], Checker]] = {
     "execution": ExecutionChecker,
     "values": ValueChecker,
     "stated": StatedLiteralChecker,
+    "conditions": ConditionChecker,
     "examples": ExampleChecker,
 }
 #: partial-stage checkers (run on prefixes while the LM writes), cheapest first.

@@ -19,6 +19,8 @@ keep their exact case.  ``RULES`` runs in order; each declares the diagnostic co
   is compared as SQLite's affinity does (``year = 2014`` -> ``year = '2014'``);
 - ``literal`` (empty result): a string literal compared to a column is replaced by the column's
   value that equals it ignoring case;
+- ``split`` (``never-true``): "both" flattened into one WHERE (``age > 40 AND age < 30``)
+  written as INTERSECT of the two conditions (``xander.repair.split``);
 - with example rows only (they say what the answer must contain): ``order`` flips ASC/DESC,
   ``swap`` swaps MIN/MAX, COUNT/SUM, < and >.
 
@@ -39,6 +41,7 @@ from xander.repair.grouping import GroupColumns
 from xander.repair.link import LinkRepair, link_repairs
 from xander.repair.literal import LiteralCase
 from xander.repair.numeric import TextAsNumber
+from xander.repair.split import SplitConjunction
 from xander.repair.values import ValueRepair
 
 if TYPE_CHECKING:  # only for annotations: repair sits below the checkers
@@ -51,7 +54,7 @@ MAX_REPAIRS = 4  # repairs_for returns at most twice this many
 
 RULES: tuple[Rule, ...] = (
     LinkRepair(), QualifyAmbiguous(), TextAsNumber(), GroupColumns(), TextCompare(),
-    LiteralCase(), ValueRepair(), FlipOrder(), SwapOperator(),
+    LiteralCase(), ValueRepair(), SplitConjunction(), FlipOrder(), SwapOperator(),
 )
 
 
