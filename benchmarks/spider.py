@@ -54,6 +54,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--db-filter", action="append", default=None,
                     help="only questions about these db_ids (repeatable)")
+    ap.add_argument("--id", action="append", default=None, dest="ids",
+                    help="only these question ids (dev-30), from the sample (repeatable)")
     ap.add_argument("--model", default="embedded")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=1,
@@ -72,7 +74,7 @@ def main() -> None:
     cfg = load_config(args.config)
     spec = RunSpec(data=args.data, out=out_dir / "run.jsonl", modes=tuple(args.mode or ["greedy"]),
                    file=args.file, limit=args.limit, seed=args.seed, model=args.model,
-                   db_filter=tuple(args.db_filter or ()),
+                   db_filter=tuple(args.db_filter or ()), ids=tuple(args.ids or ()),
                    workers=args.workers, concurrency=args.concurrency, config=cfg,
                    target=args.target)
     schemas = tuple(args.schema or ())
@@ -91,7 +93,10 @@ def main() -> None:
 
     model = load_lm(args.model).name if args.model else args.model
     n_q = len({r["id"] for r in records})
-    if args.limit:
+    if args.ids:
+        questions = (f"{n_q} questions chosen by id"
+                     + (f" from a seeded sample (seed {args.seed})" if args.limit else ""))
+    elif args.limit:
         questions = f"{n_q} questions, seeded sample (seed {args.seed})"
     else:
         examples, skipped = select_examples(spec)

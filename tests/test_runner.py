@@ -263,3 +263,19 @@ def test_bird_records_report_soft_f1_beside_ex():
     text = markdown(recs, "t")
     assert "## BIRD metrics" in text and "| greedy | 3 | 0.667 | 0.500 |" in text
     assert "## BIRD metrics" not in markdown(_records(1, 1), "t")  # Spider: no evidence
+
+
+def test_ids_pick_questions_from_the_sample_and_an_unknown_id_is_a_user_error(tmp_path):
+    if not (SPIDER / "dev.json").is_file():
+        pytest.skip("Spider data not available")
+    from xander.bench.runner import RunSpec, select_examples
+
+    spec = RunSpec(data=SPIDER, out=tmp_path / "run.jsonl", limit=200, seed=0)
+    sample, _ = select_examples(spec)
+    chosen = (sample[5].id, sample[0].id)
+    picked, _ = select_examples(RunSpec(data=SPIDER, out=spec.out, limit=200, seed=0, ids=chosen))
+    assert [e.id for e in picked] == [sample[0].id, sample[5].id]  # in the sample's order
+    whole, _ = select_examples(RunSpec(data=SPIDER, out=spec.out, ids=("dev-30",)))
+    assert [(e.id, e.db_id) for e in whole] == [("dev-30", "concert_singer")]
+    with pytest.raises(InputError, match="dev-99999"):
+        select_examples(RunSpec(data=SPIDER, out=spec.out, ids=("dev-30", "dev-99999")))

@@ -417,6 +417,10 @@ def bench(
     difficulty: Annotated[
         list[str] | None, typer.Option("--difficulty", help="Only these difficulties.")
     ] = None,
+    question_id: Annotated[
+        list[str] | None, typer.Option("--id", help="Only these question ids (dev-30), from "
+                                       "the sample. Repeatable.")
+    ] = None,
     model: ModelOpt = None,
     model_name: ModelNameOpt = None,
     workers: Annotated[int, typer.Option("--workers", help="Parallel processes.")] = 1,
@@ -451,7 +455,7 @@ def bench(
     spec = RunSpec(
         data=data, out=out, modes=modes, file=file, limit=limit, seed=seed,
         db_filter=tuple(db_filter or ()), difficulty=tuple(difficulty or ()),
-        model=cfg.lm.model, workers=workers, concurrency=concurrency,
+        ids=tuple(question_id or ()), model=cfg.lm.model, workers=workers, concurrency=concurrency,
         keep_distinct=not drop_distinct, config=cfg,
     )
     records = run(spec)

@@ -53,6 +53,10 @@ class RunSpec:
     seed: int = 0
     db_filter: tuple[str, ...] = ()
     difficulty: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    """Only these question ids (``dev-30``), taken from the sample ``limit`` and ``seed`` drew:
+    the questions a change can affect, rerun (the search is deterministic, so the others keep
+    their answers)."""
     model: str = "embedded"
     workers: int = 1
     concurrency: int = 1
@@ -108,6 +112,13 @@ def select_examples(spec: RunSpec) -> tuple[list[Example], list[Skipped]]:
     examples = filter_examples(examples, spec.db_filter or None, spec.difficulty or None)
     if spec.limit is not None:
         examples = sample(examples, spec.limit, spec.seed)
+    if spec.ids:
+        unknown = sorted(set(spec.ids) - {e.id for e in examples})
+        if unknown:
+            raise InputError(f"no question {unknown[0]!r} in {spec.file or 'the question file'}"
+                             + (" (or not in the seeded sample)" if spec.limit else ""),
+                             "ids are <file stem>-<position>, e.g. dev-30")
+        examples = [e for e in examples if e.id in set(spec.ids)]
     return examples, skipped
 
 
