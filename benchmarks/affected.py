@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xander.bench.datasets import load  # noqa: E402
-from xander.checkers import COMPLETE, CheckContext, run_checkers  # noqa: E402
-from xander.engines import open_engine  # noqa: E402
-from xander.schema import Schema  # noqa: E402
-from xander.task import Task  # noqa: E402
+from xander.bench.datasets import load
+from xander.checkers import COMPLETE, CheckContext, run_checkers
+from xander.engines import open_engine
+from xander.schema import Schema
+from xander.task import Task
 
 DATA = ROOT.parent / "shared" / "data" / "spider"
 

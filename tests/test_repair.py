@@ -153,8 +153,8 @@ def test_an_average_of_a_text_column_is_taken_as_numbers_where_the_engine_refuse
 
 def test_every_rule_declares_what_it_answers():
     assert [rule.name for rule in RULES] == ["link", "ambiguous", "numeric", "grouping",
-                                             "compare", "literal", "values", "split", "order",
-                                             "swap"]
+                                             "compare", "literal", "values", "split", "scalar",
+                                             "order", "swap"]
     for rule in RULES:
         assert isinstance(rule.answers, frozenset) and rule.answers
 

@@ -11,6 +11,7 @@ from xander.checkers.execution import DryRunChecker, ExecutionChecker, SafetyChe
 from xander.checkers.grammar import GrammarChecker
 from xander.checkers.identifiers import IdentifierChecker, PartialIdentifierChecker
 from xander.checkers.joins import JoinChecker
+from xander.checkers.scalar import ScalarSubqueryChecker
 from xander.checkers.stated import StatedLiteralChecker
 from xander.checkers.syntax import SyntaxChecker
 from xander.checkers.values import ValueChecker
@@ -26,6 +27,7 @@ COMPLETE: dict[str, Callable[[], Checker]] = {
     "identifiers": IdentifierChecker,
     "joins": JoinChecker,
     "safety": SafetyChecker,
+    "scalar": ScalarSubqueryChecker,
     "dry-run": DryRunChecker,
     "execution": ExecutionChecker,
     "values": ValueChecker,

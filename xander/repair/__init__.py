@@ -19,6 +19,9 @@ keep their exact case.  ``RULES`` runs in order; each declares the diagnostic co
   is compared as SQLite's affinity does (``year = 2014`` -> ``year = '2014'``);
 - ``literal`` (empty result): a string literal compared to a column is replaced by the column's
   value that equals it ignoring case;
+- ``scalar`` (``scalar-many-rows``): a comparison with a subquery of many rows reads every
+  row: ``IN`` / ``NOT IN`` for ``=`` / ``<>``, the subquery's MAX or MIN for ``>`` / ``<``
+  (``xander.repair.scalar``);
 - ``split`` (``never-true``): "both" flattened into one WHERE (``age > 40 AND age < 30``)
   written as INTERSECT of the two conditions (``xander.repair.split``);
 - with example rows only (they say what the answer must contain): ``order`` flips ASC/DESC,
@@ -41,6 +44,7 @@ from xander.repair.grouping import GroupColumns
 from xander.repair.link import LinkRepair, link_repairs
 from xander.repair.literal import LiteralCase
 from xander.repair.numeric import TextAsNumber
+from xander.repair.scalar import ScalarSubquery
 from xander.repair.split import SplitConjunction
 from xander.repair.values import ValueRepair
 
@@ -54,7 +58,8 @@ MAX_REPAIRS = 4  # repairs_for returns at most twice this many
 
 RULES: tuple[Rule, ...] = (
     LinkRepair(), QualifyAmbiguous(), TextAsNumber(), GroupColumns(), TextCompare(),
-    LiteralCase(), ValueRepair(), SplitConjunction(), FlipOrder(), SwapOperator(),
+    LiteralCase(), ValueRepair(), SplitConjunction(), ScalarSubquery(), FlipOrder(),
+    SwapOperator(),
 )
 
 
