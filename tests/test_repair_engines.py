@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.scripted import ScriptedLM
-from xander.checkers import CheckContext, complete_checkers, partial_checkers
+from xander.checkers import CheckContext, complete_checkers, partial_checkers, run_checkers
 from xander.checkers.execution import ExecutionChecker
 from xander.config import SearchConfig
 from xander.engines import Engine, open_engine
@@ -549,3 +549,27 @@ def test_spider_gold_postgres_refuses_is_repaired_to_sqlites_answer(pg_server):
         engine.close()
     assert len(repaired) >= 12, repaired  # 3 bare columns and 10 text comparisons today
     assert differ == []
+
+
+# -- a comparison with a subquery of many values ---------------------------------------------------
+_MANY = "SELECT name FROM singer WHERE age > (SELECT age FROM singer WHERE country = 'France')"
+
+
+def test_many_values_in_a_comparison_fail_alike_and_are_repaired_alike(target, sqlite_engine):
+    """PostgreSQL and DuckDB refuse the query; SQLite answers from its first French singer.  The
+    ``scalar`` checker makes it an error on all three, and the repair gives one answer."""
+    from xander.errors import QueryError
+
+    with pytest.raises(QueryError):
+        target.execute(_MANY)
+    assert sqlite_engine.execute(_MANY).rows  # SQLite compares with whichever row is first
+    answers = []
+    for engine in (sqlite_engine, target):
+        ctx = CheckContext(Schema.from_engine(engine), engine,
+                           Task("Who is older than the French?"))
+        diags = run_checkers(complete_checkers(), _MANY, ctx)  # stops at the first error
+        assert [(d.code, d.severity) for d in diags] == [("scalar-many-rows", "error")]
+        fixed, what = repairs_for(Candidate(_MANY, diagnostics=tuple(diags)), ctx)[0]
+        assert what == "MAX of a subquery of many rows"
+        answers.append(rows(engine, fixed))
+    assert answers[0] == answers[1] == [("Joe Sharp",)]
