@@ -38,7 +38,8 @@ def _extremes(cmp: exp.Expression, question: str) -> tuple[str, ...]:
 
 
 def _one_plain_column(select: exp.Select) -> bool:
-    return (len(select.expressions) == 1 and not select.expressions[0].find(exp.AggFunc)
+    only = select.expressions[0] if len(select.expressions) == 1 else None
+    return (only is not None and not isinstance(only, exp.Star) and not only.find(exp.AggFunc)
             and not any(select.args.get(k) for k in ("group", "having", "limit", "offset")))
 
 
