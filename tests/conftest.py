@@ -44,6 +44,18 @@ def spider_db(db_id: str) -> Path:
     return path
 
 
+def spider_context(db_id: str, question: str):
+    """A ``CheckContext`` for ``question`` on Spider's ``db_id`` (the checkers' and repairs'
+    view of one question)."""
+    from xander.checkers import CheckContext
+    from xander.engines import open_engine
+    from xander.schema import Schema
+    from xander.task import Task
+
+    engine = open_engine(spider_db(db_id))
+    return CheckContext(Schema.from_engine(engine), engine, Task(question))
+
+
 @pytest.fixture(scope="session")
 def concert_singer() -> Path:
     return spider_db("concert_singer")

@@ -15,21 +15,15 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from tests.conftest import spider_db
+from tests.conftest import spider_context, spider_db
 from tests.scripted import ScriptedLM
 from tests.test_search_fast import END, music, run  # noqa: F401 - the fixture is used
 from xander.bench.metrics import spider_exec_match
-from xander.checkers import CheckContext, complete_checkers, partial_checkers, run_checkers
+from xander.checkers import complete_checkers, run_checkers
 from xander.checkers.conditions import ConditionChecker
 from xander.conditions import conflicts
-from xander.config import SearchConfig
-from xander.engines import open_engine
-from xander.prompts import build_prompt
 from xander.repair import repairs_for
-from xander.schema import Schema
 from xander.scoring import Candidate
-from xander.search import search
-from xander.task import Task
 
 
 def _kinds(sql: str) -> list[str]:
@@ -80,10 +74,6 @@ def test_no_train_gold_query_has_one():
     assert read > 6900 and flagged == []
 
 
-def _context(db: str, question: str) -> CheckContext:
-    engine = open_engine(spider_db(db))
-    return CheckContext(Schema.from_engine(engine), engine, Task(question))
-
 
 #: dev questions the 0.5B model answered with one WHERE (sqlite_dev_full_a6c9d88), and gold
 FLATTENED = [
@@ -104,7 +94,7 @@ FLATTENED = [
 
 @pytest.mark.parametrize(("db", "question", "sql", "gold"), FLATTENED)
 def test_a_flattened_answer_is_warned_and_split_into_the_gold_result(db, question, sql, gold):
-    ctx = _context(db, question)
+    ctx = spider_context(db, question)
     diags = run_checkers(complete_checkers(), sql, ctx)
     (warned,) = [d for d in diags if d.checker == "conditions"]
     assert (warned.code, warned.severity) == ("never-true", "warning")
@@ -136,7 +126,7 @@ DOG_NOT_CAT = ("SELECT T1.fname, T1.age FROM Student AS T1 JOIN Has_Pet AS T2 ON
      "SELECT Country FROM singer WHERE Age > 40 AND Age < 30 GROUP BY Country", "never-true"),
 ])
 def test_warned_but_not_split(db, sql, code):
-    ctx = _context(db, "Which ...?")
+    ctx = spider_context(db, "Which ...?")
     diags = run_checkers(complete_checkers(), sql, ctx)
     assert code in [d.code for d in diags]
     cand = Candidate(sql, -1.0, 20, tuple(diags))
@@ -156,10 +146,5 @@ def test_the_search_answers_the_split_query(music):  # noqa: F811 - the fixture
     assert found.best.sql == _SPLIT and found.best.repairs == ("split age into INTERSECT",)
     assert found.best.result is not None and found.best.result.rows == (("France",),)
     # without the checker the flattened query is only empty: nothing else to choose
-    engine = open_engine(music)
-    schema = Schema.from_engine(engine)
-    lm = ScriptedLM(BOTH_AGES)
-    off = search(lm, build_prompt(lm, schema, Task("Which ...?")),
-                 CheckContext(schema, engine, Task("Which ...?")), SearchConfig(),
-                 partial_checkers(), complete_checkers(("conditions",)), max_tokens=32)
+    off = run(music, ScriptedLM(BOTH_AGES), disabled_checkers=("conditions",))
     assert off.best.sql == _BOTH and not off.best.repairs

@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 import sqlglot
 
-from tests.conftest import SPIDER, spider_db
+from tests.conftest import SPIDER, spider_context, spider_db
 from tests.scripted import ScriptedLM
 from tests.test_search_fast import END, music, run  # noqa: F401 - the fixture is used
 from xander.bench.metrics import spider_exec_match
@@ -21,9 +21,7 @@ from xander.checkers.scalar import ScalarSubqueryChecker
 from xander.engines import open_engine
 from xander.repair import repairs_for
 from xander.scalar import many_row_subqueries, scalar_subqueries
-from xander.schema import Schema
 from xander.scoring import Candidate
-from xander.task import Task
 
 
 @pytest.mark.parametrize(("sql", "n"), [
@@ -37,10 +35,6 @@ from xander.task import Task
 def test_scalar_subqueries_are_those_a_comparison_reads(sql, n):
     assert len(scalar_subqueries(sqlglot.parse_one(sql))) == n
 
-
-def _context(db: str, question: str) -> CheckContext:
-    engine = open_engine(spider_db(db))
-    return CheckContext(Schema.from_engine(engine), engine, Task(question))
 
 
 def _repairs(ctx: CheckContext, sql: str) -> list[tuple[str, str]]:
@@ -60,7 +54,7 @@ GOLD = ("SELECT Name FROM country WHERE SurfaceArea > (SELECT min(SurfaceArea) F
 
 
 def test_a_comparison_with_many_rows_is_warned_and_read_as_an_extreme():
-    ctx = _context("world_1", EUROPE)
+    ctx = spider_context("world_1", EUROPE)
     (d,) = run_checkers([ScalarSubqueryChecker()], WROTE, ctx)
     assert (d.code, d.severity) == ("scalar-many-rows", "error") and "Europe" in d.message
     assert run_checkers([ScalarSubqueryChecker()], GOLD, ctx) == []
@@ -74,13 +68,13 @@ def test_a_comparison_with_many_rows_is_warned_and_read_as_an_extreme():
     assert [spider_exec_match(gold, con.execute(s).fetchall(), False) for s, _ in fixes] == [
         False, True]
     # a superlative word picks the extreme
-    smallest = _context("world_1", "Which countries are larger than the smallest in Europe?")
+    smallest = spider_context("world_1", "Which countries are larger than the smallest in Europe?")
     assert [w.split()[0] for _, w in _repairs(smallest, WROTE)] == ["MIN", "MAX"]
 
 
 @pytest.mark.parametrize(("op", "fixed"), [("=", "IN"), ("<>", "NOT")])
 def test_equality_with_many_rows_becomes_membership(op, fixed):
-    ctx = _context("concert_singer", "Which stadiums had a concert in 2014?")
+    ctx = spider_context("concert_singer", "Which stadiums had a concert in 2014?")
     sql = (f"SELECT Name FROM stadium WHERE Stadium_ID {op} (SELECT Stadium_ID FROM concert "
            "WHERE Year = 2014)")
     ((repaired, what),) = _repairs(ctx, sql)
@@ -96,7 +90,7 @@ def test_equality_with_many_rows_becomes_membership(op, fixed):
 
 
 def test_one_value_and_correlated_subqueries_are_not_judged():
-    ctx = _context("concert_singer", "Which singers are older than average?")
+    ctx = spider_context("concert_singer", "Which singers are older than average?")
     for sql in ("SELECT Name FROM singer WHERE Age > (SELECT AVG(Age) FROM singer)",
                 # many rows, one value: the comparison reads that value whichever row is first
                 ("SELECT Name FROM singer WHERE Country = (SELECT Country FROM singer WHERE "

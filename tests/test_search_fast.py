@@ -55,7 +55,9 @@ def run(db: Path, lm: LM, **overrides: object) -> SearchOutcome:
     ctx = CheckContext(schema, engine, task)
     prompt = build_prompt(lm, schema, task)
     cfg = SearchConfig(**overrides)  # type: ignore[arg-type]
-    return search(lm, prompt, ctx, cfg, partial_checkers(), complete_checkers(), max_tokens=32)
+    off = cfg.disabled_checkers
+    return search(lm, prompt, ctx, cfg, partial_checkers(off), complete_checkers(off),
+                  max_tokens=32)
 
 
 def status(outcome: SearchOutcome) -> dict[str, str]:

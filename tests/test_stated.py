@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import spider_db
+from tests.conftest import spider_context
 from tests.scripted import ScriptedLM
 from xander.checkers import CheckContext, complete_checkers, partial_checkers, run_checkers
 from xander.checkers.stated import StatedLiteralChecker
@@ -24,8 +24,7 @@ from xander.task import Task
 
 
 def _codes(db: str, question: str, sql: str) -> list[str]:
-    engine = open_engine(spider_db(db))
-    ctx = CheckContext(Schema.from_engine(engine), engine, Task(question))
+    ctx = spider_context(db, question)
     return [d.code for d in run_checkers([StatedLiteralChecker()], sql, ctx)]
 
 
@@ -71,8 +70,7 @@ def test_a_name_split_over_two_columns_is_stated():
 
 
 def test_a_warning_never_an_error_and_the_message_names_what_is_missing():
-    engine = open_engine(spider_db("concert_singer"))
-    ctx = CheckContext(Schema.from_engine(engine), engine, Task(CAPACITY))
+    ctx = spider_context("concert_singer", CAPACITY)
     (d,) = run_checkers([StatedLiteralChecker()], "SELECT name FROM stadium WHERE "
                         "capacity > 5000", ctx)
     assert d.severity == "warning"

@@ -42,7 +42,8 @@ def scalar_subqueries(tree: exp.Expression) -> list[exp.Subquery]:
 def many_row_subqueries(tree: exp.Expression, engine: Engine, dialect: str,
                         timeout: float = LOOKUP_TIMEOUT_S) -> list[exp.Subquery]:
     """The scalar subqueries of ``tree`` that return rows of more than one value when run
-    alone."""
+    alone, each given ``timeout`` seconds and never more than ``LOOKUP_TIMEOUT_S``."""
+    timeout = min(timeout, LOOKUP_TIMEOUT_S)
     found = []
     for sq in scalar_subqueries(tree):
         try:

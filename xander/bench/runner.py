@@ -113,12 +113,13 @@ def select_examples(spec: RunSpec) -> tuple[list[Example], list[Skipped]]:
     if spec.limit is not None:
         examples = sample(examples, spec.limit, spec.seed)
     if spec.ids:
-        unknown = sorted(set(spec.ids) - {e.id for e in examples})
+        wanted = set(spec.ids)
+        unknown = sorted(wanted - {e.id for e in examples})
         if unknown:
             raise InputError(f"no question {unknown[0]!r} in {spec.file or 'the question file'}"
                              + (" (or not in the seeded sample)" if spec.limit else ""),
                              "ids are <file stem>-<position>, e.g. dev-30")
-        examples = [e for e in examples if e.id in set(spec.ids)]
+        examples = [e for e in examples if e.id in wanted]
     return examples, skipped
 
 

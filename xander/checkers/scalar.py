@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from xander.checkers.base import CheckContext, Diagnostic
 from xander.checkers.syntax import parsed
-from xander.scalar import LOOKUP_TIMEOUT_S, many_row_subqueries, scalar_subqueries
+from xander.scalar import many_row_subqueries, scalar_subqueries
 
 
 class ScalarSubqueryChecker:
@@ -28,8 +28,7 @@ class ScalarSubqueryChecker:
         tree = parsed(sql, ctx)
         if tree is None or not scalar_subqueries(tree):
             return []
-        timeout = min(ctx.timeout, LOOKUP_TIMEOUT_S)
         return [Diagnostic(self.name, "scalar-many-rows",
                            f"({sq.this.sql(dialect=ctx.schema.dialect)}) returns more than one "
                            "value where the comparison needs one", "error")
-                for sq in many_row_subqueries(tree, ctx.engine, ctx.schema.dialect, timeout)]
+                for sq in many_row_subqueries(tree, ctx.engine, ctx.schema.dialect, ctx.timeout)]

@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from xander import cue_words as words
 from xander.repair.base import Fix
-from xander.scalar import LOOKUP_TIMEOUT_S, many_row_subqueries
+from xander.scalar import many_row_subqueries
 
 if TYPE_CHECKING:
     from xander.checkers.base import CheckContext
@@ -50,9 +50,8 @@ class ScalarSubquery:
     answers = frozenset({"scalar-many-rows"})
 
     def apply(self, tree: exp.Expression, cand: Candidate, ctx: CheckContext) -> Iterator[Fix]:
-        timeout = min(ctx.timeout, LOOKUP_TIMEOUT_S)
         # one at a time: a second is judged again once this one is fixed (repair_rounds)
-        found = many_row_subqueries(tree, ctx.engine, ctx.schema.dialect, timeout)[:1]
+        found = many_row_subqueries(tree, ctx.engine, ctx.schema.dialect, ctx.timeout)[:1]
         if not found:
             return
         sq = found[0]
