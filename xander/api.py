@@ -109,7 +109,9 @@ class Result:
                 {"sql": c.sql, "ok": c.ok, "error": c.error, "repairs": list(c.repairs),
                  "logprob": round(c.logprob, 4), "n_tokens": c.n_tokens,
                  "warnings": [d.code for d in c.diagnostics if d.severity == "warning"],
-                 "rows": None if c.result is None else len(c.result.rows)}
+                 "rows": None if c.result is None else len(c.result.rows),
+                 "origin": c.meta.get("origin", "tree"), "votes": c.meta.get("votes", 0),
+                 "node": c.node_id}
                 for c in self.candidates
             ],
         }

@@ -100,6 +100,17 @@ class SearchConfig:
     branch_on_meaning: bool = True
     """Do not queue an alternative token that only respells the chosen one (case, spaces):
     the tree branches where the meaning forks."""
+    samples: int = 0
+    """Completions of the prompt sampled once the tree search stops (at
+    ``sample_temperature``, seeds 0, 1, ...), checked and repaired like any candidate; each
+    votes for the query it wrote (or that query's clean repair), and votes weigh in the choice
+    by results (``xander.select``, ``SelectWeights.vote``).  Every sampled token counts as an
+    expansion (LM work); 0 samples nothing."""
+    sample_temperature: float = 0.8
+    """Softmax temperature of the sampled completions."""
+    sample_below: float = 1.0
+    """Sample only when the tree's answer is less sure than this (its ``confidence``); 1.0
+    samples for every question."""
     deadline_s: float = 30.0
     """Wall-clock last resort per question, counted from the prompt's evaluation (the first LM
     call), never before: the budgets that decide the answer are LM work (``max_expansions``,

@@ -132,6 +132,8 @@ class _Search:
         self.candidates: list[Candidate] = []
         self.proposed = 0  # distinct complete queries the LM proposed (their repairs aside)
         self.seen_sql: set[str] = set()  # as written and in Normalized SQL
+        self.by_text: dict[str, Candidate] = {}  # the same keys: the candidate they became
+        self.sampled = 0  # completions sampled (``samples``)
         self.clean: list[Candidate] = []
         self.first_clean_at: int | None = None  # expansions when the first clean one came
         self.cues = question_cues(ctx.task.question)
@@ -192,6 +194,7 @@ class _Search:
             meta={"normalized": norm},
         )
         self.candidates.append(cand)
+        self.by_text[sql] = self.by_text[norm] = cand
         if _clean(cand):
             if not cand.repairs or (self.cfg.stop_on_repair and not self.fallback(cand)):
                 self.clean.append(cand)  # a repaired one is a fallback otherwise
@@ -286,6 +289,54 @@ class _Search:
         self.finish(node)
         return len(self.candidates) > before
 
+    # -- sampled completions ---------------------------------------------------------------------
+    def wants_samples(self) -> bool:
+        if self.cfg.samples <= 0:
+            return False
+        if self.cfg.sample_below >= 1.0:
+            return True
+        _, selection = self.answer()
+        return selection is None or selection.confidence < self.cfg.sample_below
+
+    def sample(self, root: Node) -> None:
+        """Draw ``samples`` completions of the prompt (seeds 0, 1, ...) and let each vote: for the
+        candidate its query is (a new one is evaluated and repaired like any other), or that
+        candidate's best clean repair when it is not ok itself; a query that ends nowhere ok
+        votes for nothing."""
+        for seed in range(self.cfg.samples):
+            if self.late():
+                break
+            done = self.lm.complete(self.prompt.tokens, max_tokens=self.max_tokens,
+                                    temperature=self.cfg.sample_temperature, seed=seed,
+                                    stop=(CLOSE_FENCE,))
+            self.expansions += max(1, len(done.tokens))
+            self.sampled += 1
+            self.next_id += 1
+            node = Node(self.next_id, root.id, tuple(done.tokens), done.text, done.logprob,
+                        len(done.tokens), done=True)
+            self.trace.add(node, "end", sampled=seed)
+            sql = self.prompt.as_run(extract_sql(node.text), self.ctx.schema)
+            if not sql:
+                continue
+            known = self.by_text.get(sql) or self.by_text.get(self.normalized(sql))
+            if known is None:
+                before = len(self.candidates)
+                self.finish(node)
+                for cand in self.candidates[before:]:
+                    cand.meta["origin"] = "sample"
+                known = self.by_text.get(sql)
+            if known is not None:
+                known.meta["votes"] = int(known.meta.get("votes", 0)) + 1
+
+    def voted_for(self, cand: Candidate) -> Candidate | None:
+        """``cand`` when it is ok, else its best ok repair (same node, longer repair chain)."""
+        if cand.ok:
+            return cand
+        fixes = [c for c in self.candidates if c.ok and c.node_id == cand.node_id
+                 and c.repairs[:len(cand.repairs)] == cand.repairs
+                 and len(c.repairs) > len(cand.repairs)]
+        return best(fixes, self.weights)
+
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> SearchOutcome:
         root = self.node(None, None, "", 0.0)
@@ -306,6 +357,8 @@ class _Search:
                 break
         if not any(c.ok for c in self.candidates) and self.rescue(root):
             stop += "+greedy"
+        if self.wants_samples():
+            self.sample(root)
         chosen, selection = self.answer()
         if chosen is None:
             chosen = Candidate("", diagnostics=(Diagnostic(
