@@ -110,7 +110,7 @@ class Result:
                  "logprob": round(c.logprob, 4), "n_tokens": c.n_tokens,
                  "warnings": [d.code for d in c.diagnostics if d.severity == "warning"],
                  "rows": None if c.result is None else len(c.result.rows),
-                 "origin": c.meta.get("origin", "tree"), "votes": c.meta.get("votes", 0),
+                 "origin": c.meta.get("origin", "tree"), "votes": list(c.meta.get("votes", ())),
                  "node": c.node_id}
                 for c in self.candidates
             ],

@@ -299,10 +299,9 @@ class _Search:
         return selection is None or selection.confidence < self.cfg.sample_below
 
     def sample(self, root: Node) -> None:
-        """Draw ``samples`` completions of the prompt (seeds 0, 1, ...) and let each vote: for the
-        candidate its query is (a new one is evaluated and repaired like any other), or that
-        candidate's best clean repair when it is not ok itself; a query that ends nowhere ok
-        votes for nothing."""
+        """Draw ``samples`` completions of the prompt (seeds 0, 1, ...) and let each vote for the
+        candidate its query is (a new one is evaluated and repaired like any other):
+        ``meta["votes"]`` holds the seeds that wrote it."""
         for seed in range(self.cfg.samples):
             if self.late():
                 break
@@ -326,7 +325,7 @@ class _Search:
                     cand.meta["origin"] = "sample"
                 known = self.by_text.get(sql)
             if known is not None:
-                known.meta["votes"] = int(known.meta.get("votes", 0)) + 1
+                known.meta["votes"] = (*known.meta.get("votes", ()), seed)
 
     def voted_for(self, cand: Candidate) -> Candidate | None:
         """``cand`` when it is ok, else its best ok repair (same node, longer repair chain)."""
