@@ -14,6 +14,13 @@ With ``paths=N`` the model is path-capable (``supports_paths``, ``path_tokens = 
 ``top_k_path`` walks the table greedily, so the lookahead adapter can be tested against the same
 table stepped one request at a time.  ``requests`` records every request (one per call, however
 many prefixes it carries), ``stats().calls`` counts them.
+
+``samples`` scripts sampled completions: ``complete(..., temperature > 0, seed=s)`` returns
+``samples[s]`` (a text and its log-probability, one token per character), and a seed the script
+lacks is a ``KeyError``, as an unknown prefix is.
+
+``reviews`` makes it a scoring model (``scores_text``): ``continuation_logprobs`` gives every
+token of the continuation ``reviews[sql]``, where ``sql`` is the query in the prompt's fence.
 """
 
 from __future__ import annotations
@@ -33,9 +40,12 @@ class ScriptedLM:
     supports_paths = False
     path_tokens = 0
     saves_prompts = False
+    scores_text = False
 
     def __init__(self, table: Mapping[str, Sequence[tuple[str, float]]], *, paths: int = 0,
-                 name: str = "scripted") -> None:
+                 name: str = "scripted",
+                 samples: Mapping[int, tuple[str, float]] | None = None,
+                 reviews: Mapping[str, float] | None = None) -> None:
         self.name = name
         self.table = {key: list(choices) for key, choices in table.items()}
         pieces = [END, PROMPT_END]
@@ -48,6 +58,9 @@ class ScriptedLM:
         if paths:
             self.supports_paths = True
             self.path_tokens = paths
+        self.samples = dict(samples or {})
+        self.reviews = dict(reviews or {})
+        self.scores_text = bool(reviews)
         self.requests: list[tuple[str, int]] = []  # (method, prefixes in the request)
         self._generated = 0
 
@@ -131,8 +144,16 @@ class ScriptedLM:
         stop: Sequence[str] = (),
         grammar: Grammar | None = None,
     ) -> Completion:
-        """The greedy continuation (the script's first pieces) up to the end or a stop string."""
+        """The greedy continuation (the script's first pieces) up to the end or a stop string;
+        at a temperature, the scripted sample of ``seed``."""
         self.requests.append(("complete", 1))
+        if temperature > 0:
+            if seed not in self.samples:
+                raise KeyError(f"the script has no sample for seed {seed}")
+            text, logprob = self.samples[seed]
+            tokens = tuple(_CHARS + ord(ch) for ch in text)
+            self._generated += len(tokens)
+            return Completion(text, tokens, logprob, len(prompt), "stop")
         seq, out, logprob, text = list(prompt), [], 0.0, ""
         for _ in range(max_tokens):
             choices = self._choices(seq, 1)
@@ -148,6 +169,16 @@ class ScriptedLM:
             if hit:
                 return Completion(text[:min(hit)], tuple(out), logprob, len(prompt), "stop")
         return Completion(text, tuple(out), logprob, len(prompt), "length")
+
+    def continuation_logprobs(self, prefix: Sequence[int],
+                              continuation: Sequence[int]) -> list[float]:
+        assert self.scores_text, "a review asked of a model that does not declare it"
+        self.requests.append(("continuation_logprobs", 1))
+        prompt = self.detokenize(prefix)
+        sql = prompt.split("```sql\n", 1)[1].split("\n```", 1)[0]
+        if sql not in self.reviews:
+            raise KeyError(f"the script has no review of {sql!r}")
+        return [self.reviews[sql]] * len(continuation)
 
     def stats(self) -> LMStats:
         return LMStats(generated_tokens=self._generated, calls=len(self.requests))

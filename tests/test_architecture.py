@@ -18,7 +18,7 @@ FLOORS: tuple[frozenset[str], ...] = (
                "cue_words", "engines", "lm", "scoring", "embed"}),
     frozenset({"schema", "safety", "grammar"}),
     frozenset({"normalize", "linking", "values", "prompts", "cues", "focus",
-               "ties", "conditions", "scalar"}),
+               "ties", "conditions", "scalar", "review"}),
     frozenset({"checkers", "repair", "select"}),
     frozenset({"search", "greedy"}),
     frozenset({"api"}),

@@ -466,3 +466,74 @@ def test_listener_is_told_every_change_and_its_events_rebuild_the_tree(music):
     assert nx.utils.graphs_equal(rebuilt, out.trace.graph)
     kinds = {(e["event"], e["status"]) for e in events}
     assert {("node", "pruned"), ("mark", "expanded"), ("mark", "complete")} <= kinds
+
+
+# -- sampled completions ---------------------------------------------------------------------------
+#: The tree finds "over 30"; three samples: the same query respelled, another query, and one
+#: that names a column singer lacks (repaired to the closest name, the vote follows it).
+SAMPLED_TREE = {
+    "": [("SELECT name FROM singer WHERE age > 30", -0.3)],
+    "SELECT name FROM singer WHERE age > 30": [(END, -0.05)],
+}
+SAMPLES = {
+    0: ("select name from singer where age > 30", -4.0),
+    1: ("SELECT name FROM singer WHERE age < 30", -5.0),
+    2: ("SELECT nmae FROM singer WHERE age < 30", -6.0),
+}
+
+
+def test_samples_vote_for_the_queries_they_write(music):
+    lm = ScriptedLM(SAMPLED_TREE, samples=SAMPLES)
+    out = run(music, lm, samples=3, sample_below=1.0)
+    assert [kind for kind, _ in lm.requests].count("complete") == 3
+    by_sql = {c.sql: c for c in out.candidates}
+    tree = by_sql["SELECT name FROM singer WHERE age > 30"]
+    assert tree.meta.get("origin", "tree") == "tree" and tree.meta["votes"] == (0,)
+    under = by_sql["SELECT name FROM singer WHERE age < 30"]
+    assert under.meta["origin"] == "sample" and under.meta["votes"] == (1,)
+    typo = by_sql["SELECT nmae FROM singer WHERE age < 30"]
+    assert not typo.ok and typo.meta["origin"] == "sample"
+    # every sampled character is a token here, and each counts as an expansion
+    assert out.expansions == 2 + sum(len(text) for text, _ in SAMPLES.values())
+    sampled = [d for _, d in out.trace.graph.nodes(data=True) if "sampled" in d]
+    assert sorted(d["sampled"] for d in sampled) == [0, 1, 2]
+
+
+def test_sampling_waits_for_an_unsure_answer(music):
+    lm = ScriptedLM(SAMPLED_TREE, samples=SAMPLES)
+    out = run(music, lm, samples=3, sample_below=0.0)  # no answer is less sure than 0
+    assert [kind for kind, _ in lm.requests].count("complete") == 0
+    assert [c.sql for c in out.candidates] == ["SELECT name FROM singer WHERE age > 30"]
+    assert out.expansions == 2
+
+
+#: The tree's query and a sampled one return different rows; the reviewer finds the question
+#: far likelier given the sampled one.
+REVIEWED_SAMPLE = {0: ("SELECT name FROM singer WHERE age < 30", -15.0)}
+REVIEWS = {"SELECT name FROM singer WHERE age > 30": -2.0,
+           "SELECT name FROM singer WHERE age < 30": -0.5}
+
+
+def test_the_reviewer_weighs_in_when_the_pool_disagrees(music):
+    plain = ScriptedLM(SAMPLED_TREE, samples=REVIEWED_SAMPLE)
+    out = run(music, plain, samples=1, sample_below=1.0, review=True)  # a backend that does not score text
+    assert out.best.sql == "SELECT name FROM singer WHERE age > 30"  # likelier per token
+    assert not any("review" in c.meta for c in out.candidates)
+    lm = ScriptedLM(SAMPLED_TREE, samples=REVIEWED_SAMPLE, reviews=REVIEWS)
+    out = run(music, lm, samples=1, sample_below=1.0, review=True)
+    assert out.best.sql == "SELECT name FROM singer WHERE age < 30"
+    assert {c.sql: c.meta["review"] for c in out.candidates} == REVIEWS
+    assert [kind for kind, _ in lm.requests].count("continuation_logprobs") == 2
+    off = ScriptedLM(SAMPLED_TREE, samples=REVIEWED_SAMPLE, reviews=REVIEWS)
+    assert run(music, off, samples=1, sample_below=1.0, review=False).best.sql == (
+        "SELECT name FROM singer WHERE age > 30")
+    assert [kind for kind, _ in off.requests].count("continuation_logprobs") == 0
+
+
+def test_the_reviewer_is_not_asked_when_the_pool_agrees(music):
+    lm = ScriptedLM(SAMPLED_TREE, samples={0: SAMPLED_TREE and ("SELECT name FROM singer "
+                                                                "WHERE age > 30", -1.0)},
+                    reviews=REVIEWS)
+    out = run(music, lm, samples=1, sample_below=1.0, review=True)
+    assert out.best.sql == "SELECT name FROM singer WHERE age > 30"
+    assert [kind for kind, _ in lm.requests].count("continuation_logprobs") == 0

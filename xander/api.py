@@ -111,7 +111,7 @@ class Result:
                  "warnings": [d.code for d in c.diagnostics if d.severity == "warning"],
                  "rows": None if c.result is None else len(c.result.rows),
                  "origin": c.meta.get("origin", "tree"), "votes": list(c.meta.get("votes", ())),
-                 "node": c.node_id}
+                 "node": c.node_id, "review": c.meta.get("review")}
                 for c in self.candidates
             ],
         }

@@ -116,6 +116,11 @@ def ask(
         float | None, typer.Option("--min-confidence", help="Answer 'not sure' (and list the "
                                    "likeliest queries) below this confidence, 0..1.")
     ] = None,
+    samples: Annotated[
+        int | None, typer.Option("--samples", min=0, help="Completions sampled after the tree "
+                                 "search, each a candidate the reviewer weighs ([search] "
+                                 "samples): more right answers, a few seconds more each.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the search tree as JSON here.")
@@ -139,6 +144,7 @@ def ask(
             "deadline_s": deadline,
             "disabled_checkers": tuple(disable) if disable else None,
             "min_confidence": min_confidence,
+            "samples": samples,
         },
     )
     if cfg.lm.grammar != "none" and cfg.search.mode != "greedy":

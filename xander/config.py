@@ -108,9 +108,15 @@ class SearchConfig:
     expansion (LM work); 0 samples nothing."""
     sample_temperature: float = 0.8
     """Softmax temperature of the sampled completions."""
-    sample_below: float = 1.0
+    sample_below: float = 0.9
     """Sample only when the tree's answer is less sure than this (its ``confidence``); 1.0
-    samples for every question."""
+    samples for every question.  0.9 with 2 samples: fitted on Spider train
+    (``benchmarks/sample_votes.py``), 1.6 samples a question there."""
+    review: bool = True
+    """When samples were drawn and the pool holds queries with different results, score each
+    ok query with the reviewer (``xander.review``: how likely the question is given the query,
+    one batched evaluation each, no decoding) and weigh that in the choice
+    (``SelectWeights.review``).  Backends that do not score text (``scores_text``) skip it."""
     deadline_s: float = 30.0
     """Wall-clock last resort per question, counted from the prompt's evaluation (the first LM
     call), never before: the budgets that decide the answer are LM work (``max_expansions``,

@@ -50,11 +50,12 @@ from xander.config import SearchConfig
 from xander.cues import question_cues
 from xander.diagnostic import Diagnostic
 from xander.engines import QueryResult
-from xander.lm.base import LM, PathLM
+from xander.lm.base import LM, PathLM, ScoringLM
 from xander.lm.lookahead import Lookahead
 from xander.normalize import normalize
 from xander.prompts import CLOSE_FENCE, Prompt
 from xander.repair import repairs_for
+from xander.review import review
 from xander.scoring import Candidate, Weights, best, score
 from xander.select import Selection, SelectWeights, choose
 from xander.sqlparse import extract_sql
@@ -134,6 +135,7 @@ class _Search:
         self.seen_sql: set[str] = set()  # as written and in Normalized SQL
         self.by_text: dict[str, Candidate] = {}  # the same keys: the candidate they became
         self.sampled = 0  # completions sampled (``samples``)
+        self.reviewed = 0  # queries the reviewer scored (``review``)
         self.clean: list[Candidate] = []
         self.first_clean_at: int | None = None  # expansions when the first clean one came
         self.cues = question_cues(ctx.task.question)
@@ -263,12 +265,26 @@ class _Search:
             return "deadline"
         return None
 
-    def answer(self) -> tuple[Candidate | None, Selection | None]:
+    def answer(self, review: bool = True) -> tuple[Candidate | None, Selection | None]:
         if self.cfg.select == "score":
             return best(self.candidates, self.weights), None
-        sel = choose(self.candidates, SelectWeights(scoring=self.weights), self.cues,
-                     dialect=self.ctx.schema.dialect)
+        weights = SelectWeights(scoring=self.weights)
+        sel = choose(self.candidates, weights, self.cues, dialect=self.ctx.schema.dialect)
+        if (review and self.cfg.review and self.sampled and self.lm.scores_text
+                and len(sel.groups) > 1):
+            self.review_pool(sel)
+            sel = choose(self.candidates, weights, self.cues, dialect=self.ctx.schema.dialect)
         return sel.answer, sel
+
+    def review_pool(self, sel: Selection) -> None:
+        """The reviewer's score of every ok query of the pool (``meta["review"]``)."""
+        lm = cast(ScoringLM, self.lm)
+        for group in sel.groups:
+            for m in group.members:
+                if "review" not in m.candidate.meta:
+                    m.candidate.meta["review"] = review(lm, m.candidate.sql,
+                                                        self.ctx.task.question)
+                    self.reviewed += 1
 
     def rescue(self, root: Node) -> bool:
         """Complete the most likely open branch greedily in one LM call and evaluate the query it
@@ -291,11 +307,11 @@ class _Search:
 
     # -- sampled completions ---------------------------------------------------------------------
     def wants_samples(self) -> bool:
+        """Whether to sample: ``samples`` is set and the tree's answer is less sure than
+        ``sample_below``."""
         if self.cfg.samples <= 0:
             return False
-        if self.cfg.sample_below >= 1.0:
-            return True
-        _, selection = self.answer()
+        _, selection = self.answer(review=False)
         return selection is None or selection.confidence < self.cfg.sample_below
 
     def sample(self, root: Node) -> None:
@@ -326,15 +342,6 @@ class _Search:
                 known = self.by_text.get(sql)
             if known is not None:
                 known.meta["votes"] = (*known.meta.get("votes", ()), seed)
-
-    def voted_for(self, cand: Candidate) -> Candidate | None:
-        """``cand`` when it is ok, else its best ok repair (same node, longer repair chain)."""
-        if cand.ok:
-            return cand
-        fixes = [c for c in self.candidates if c.ok and c.node_id == cand.node_id
-                 and c.repairs[:len(cand.repairs)] == cand.repairs
-                 and len(c.repairs) > len(cand.repairs)]
-        return best(fixes, self.weights)
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> SearchOutcome:

@@ -71,6 +71,14 @@ class SelectWeights:
     cue_confidence: float = 0.8
     #: how many other groups' best members ``Selection.runner_ups`` lists
     runner_ups: int = 3
+    #: weight of sampled completions' votes: a query that ``n`` samples wrote (its
+    #: ``meta["votes"]``, with its spellings') weighs ``1 + vote * n`` times its own weight.
+    #: 0: on Spider train (``benchmarks/sample_votes.py``) votes chose worse than none
+    vote: float = 0.0
+    #: weight of the reviewer's score: the mean log-probability of the question's tokens given
+    #: the query (``meta["review"]``, ``xander.review``), added to a member's log-weight.
+    #: Fitted on Spider train (``benchmarks/sample_votes.py``): 4 to 12 choose alike there
+    review: float = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +204,11 @@ def _merge_spellings(members: list[Member], texts: list[str]) -> tuple[list[Memb
     return merged, len(members) - len(merged)
 
 
+def votes(m: Member) -> int:
+    """Sampled completions that wrote the member's query, in any of its spellings."""
+    return sum(len(c.meta.get("votes", ())) for c in (m.candidate, *m.duplicates))
+
+
 def _logsumexp(xs: Sequence[float]) -> float:
     top = max(xs)
     return top + math.log(sum(math.exp(x - top) for x in xs))
@@ -272,7 +285,8 @@ def choose(
     if not ok:
         chosen = best(candidates, weights.scoring)
         return Selection(chosen, 0.0, fallback=True, merged=merged)
-    logw = {id(m): weights.sharpness * m.score for m in ok}
+    logw = {id(m): weights.sharpness * m.score + math.log1p(weights.vote * votes(m))
+            + weights.review * float(m.candidate.meta.get("review", 0.0)) for m in ok}
     total = _logsumexp(list(logw.values()))
     groups = []
     for key, truncated, ms in _group(ok):

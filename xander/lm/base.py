@@ -106,6 +106,10 @@ class LM(Protocol):
     #: process (llama.cpp in-process): it implements ``PromptStateLM``.  Servers keep their own
     #: prefix caches.
     saves_prompts: bool
+    #: True for a backend that scores a given continuation in one evaluation (llama.cpp
+    #: in-process): it implements ``ScoringLM``, and the reviewer (``xander.review``) can read
+    #: how likely the question is given a query.
+    scores_text: bool
 
     def chat_prompt(self, system: str, user: str, assistant_prefix: str = "") -> str:
         """The raw prompt text for one chat turn, ending where the assistant starts writing."""
@@ -142,6 +146,17 @@ class LM(Protocol):
 
     def stats(self) -> LMStats:
         """Counters since creation."""
+        ...
+
+
+@runtime_checkable
+class ScoringLM(LM, Protocol):
+    """A backend that scores a given continuation (``scores_text = True``)."""
+
+    def continuation_logprobs(self, prefix: Sequence[int],
+                              continuation: Sequence[int]) -> list[float]:
+        """The log-probability of each token of ``continuation`` after ``prefix``, from one
+        batched evaluation."""
         ...
 
 

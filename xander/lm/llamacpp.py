@@ -62,6 +62,7 @@ class LlamaCppLM:
     supports_paths = False  # a step is one cached decoding step: nothing to save per request
     path_tokens = 0
     saves_prompts = True  # the state after a prompt prefix is saved and loaded (prime)
+    scores_text = True
 
     def __init__(
         self,
@@ -257,6 +258,44 @@ class LlamaCppLM:
             idx = np.argpartition(-lp, k_eff - 1)[:k_eff]
             idx = idx[np.argsort(-lp[idx])]
             out.append([TokenChoice(int(t), self.piece(int(t)), float(lp[t])) for t in idx])
+        return out
+
+    @_locked
+    def continuation_logprobs(self, prefix: Sequence[int],
+                              continuation: Sequence[int]) -> list[float]:
+        """The log-probability of each token of ``continuation`` after ``prefix``, from one
+        batched evaluation (logits kept for every position of the batch)."""
+        cont = list(continuation)
+        if not cont:
+            return []
+        lp0 = self._advance(prefix)
+        out = [float(lp0[cont[0]])]
+        rest = cont[:-1]
+        if not rest:
+            return out
+        n_past = len(self._seq)
+        if n_past + len(rest) >= self.n_ctx:
+            raise BackendError(f"{n_past + len(rest)} tokens exceed the context of {self.n_ctx}",
+                               "score a shorter text")
+        start = time.perf_counter()
+        llm = self._llm
+        for i in range(0, len(rest), llm.n_batch):
+            chunk = rest[i:i + llm.n_batch]
+            past = n_past + i
+            llm._ctx.kv_cache_seq_rm(-1, past, -1)
+            llm._batch.set_batch(batch=chunk, n_past=past, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(),
+                                           shape=(len(chunk), self._n_vocab))
+            for row, tok in zip(logits, cont[i + 1:i + 1 + len(chunk)], strict=True):
+                last = _log_softmax(row.astype(np.float64))
+                out.append(float(last[tok]))
+            llm.input_ids[past:past + len(chunk)] = chunk
+            llm.n_tokens = past + len(chunk)
+        self._seq = [*self._seq, *rest]
+        self._logprobs = last
+        self._stats["prompt_tokens"] += len(rest)
+        self._stats["seconds"] += time.perf_counter() - start
         return out
 
     @_locked

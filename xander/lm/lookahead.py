@@ -45,6 +45,7 @@ class Lookahead:
     supports_paths = False
     path_tokens = 0
     saves_prompts = False
+    scores_text = False
 
     def __init__(
         self,

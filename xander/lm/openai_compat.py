@@ -113,6 +113,7 @@ class OpenAICompatLM:
     supports_paths = False
     path_tokens = 0
     saves_prompts = False
+    scores_text = False
 
     def __init__(
         self,

@@ -25,6 +25,7 @@ class TransformersLM:
     supports_paths = False  # a step is one cached forward pass: nothing to save per request
     path_tokens = 0
     saves_prompts = False
+    scores_text = False
 
     def __init__(self, path: str | Path, *, dtype: str = "bfloat16", **_: Any) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

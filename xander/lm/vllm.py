@@ -85,6 +85,7 @@ class VLLMLM:
     supports_paths = True  # a path of ``path_tokens`` costs one batched generate
     path_tokens = 24
     saves_prompts = False
+    scores_text = False
 
     def __init__(
         self,
