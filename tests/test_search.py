@@ -78,3 +78,23 @@ def test_trace_exports_and_explains(kennels):
     data = r.trace.to_json()
     assert data["nodes"] and data["edges"]
     assert "[expanded]" in r.trace.explain()
+
+
+def test_samples_and_the_reviewer_with_the_real_model(concert_singer, embedded_lm):
+    slow_clock = {"deadline_s": 600.0}  # LM work decides, not the machine's speed
+    sampled = Xander(concert_singer, model=embedded_lm, config=Config().with_overrides(
+        search={**slow_clock, "samples": 2, "sample_below": 1.0}))
+    plain = Xander(concert_singer, model=embedded_lm,
+                   config=Config().with_overrides(search=slow_clock))
+    q = "What are the names of the singers who are older than the average age?"
+    a, b = sampled.ask(q), sampled.ask(q)
+    assert (a.sql, a.expansions) == (b.sql, b.expansions)  # seeded: the same samples
+    tree = plain.ask(q)
+    assert a.expansions > tree.expansions  # every sampled token is LM work
+    d = a.to_dict()
+    assert 0 < sum(len(c["votes"]) for c in d["candidates"]) <= 2
+    assert {c["origin"] for c in d["candidates"]} <= {"tree", "sample"}
+    reviewed = [c for c in d["candidates"] if c["review"] is not None]
+    assert bool(reviewed) == (len(d["pool"]) > 1)  # the reviewer is asked only to choose
+    assert all(c["review"] < 0 for c in reviewed)
+    assert a.error is None and a.rows
