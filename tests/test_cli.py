@@ -63,6 +63,15 @@ def test_row_options_are_parsed(concert_singer):
     _one_line_error(proc, "unknown model 'gpt-17'")
 
 
+def test_samples_option_is_parsed_and_checked(concert_singer):
+    """``--samples N`` ([search] samples) is accepted; a negative count is refused by name."""
+    proc = run_cli("ask", "--db", str(concert_singer), "--samples", "2", "--model", "gpt-17",
+                   "How many?")
+    _one_line_error(proc, "unknown model 'gpt-17'")
+    bad = run_cli("ask", "--db", str(concert_singer), "--samples", "-1", "How many?")
+    assert bad.returncode == 2 and "--samples" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_show_rows_prints_that_many(capsys):
     from xander.api import Result
     from xander.cli import _print_result
