@@ -32,6 +32,12 @@ greedy continuation with the top-k at every position.  The search then asks thro
 most likely child and asks again only when it leaves the path; the tree is the same.  With
 ``prefetch``, the search tells it the best queued nodes, whose paths come in the same batch.
 
+With ``samples`` (off by default), when the tree's answer is less sure than ``sample_below``,
+that many completions of the prompt are sampled after the tree search (seeds 0, 1, ...), checked
+and repaired like any candidate; each sampled token counts as an expansion.  When the pool's
+queries then return different results, the reviewer (``xander.review``, ``review``) scores the
+question given each query, and ``xander.select`` weighs that in.
+
 Priority is the prefix's summed log-probability (the paper's product of probabilities), ties
 broken by creation order, so the search is deterministic.
 """
