@@ -138,10 +138,9 @@ class _Search:
         self.pruned = 0
         self.candidates: list[Candidate] = []
         self.proposed = 0  # distinct complete queries the LM proposed (their repairs aside)
-        self.seen_sql: set[str] = set()  # as written and in Normalized SQL
-        self.by_text: dict[str, Candidate] = {}  # the same keys: the candidate they became
+        #: every query seen, as written and in Normalized SQL: the candidate it became
+        self.by_text: dict[str, Candidate] = {}
         self.sampled = 0  # completions sampled (``samples``)
-        self.reviewed = 0  # queries the reviewer scored (``review``)
         self.clean: list[Candidate] = []
         self.first_clean_at: int | None = None  # expansions when the first clean one came
         self.cues = question_cues(ctx.task.question)
@@ -186,14 +185,13 @@ class _Search:
 
     def evaluate(self, sql: str, node: Node, repairs: tuple[str, ...] = ()) -> Candidate | None:
         sql = self.prompt.as_run(sql, self.ctx.schema)
-        if not sql or sql in self.seen_sql:
+        if not sql or sql in self.by_text:
             return None
-        self.seen_sql.add(sql)
         norm = self.normalized(sql)
-        if norm != sql and norm in self.seen_sql:  # the same query, spelled otherwise
+        if norm != sql and norm in self.by_text:  # the same query, spelled otherwise
+            self.by_text[sql] = self.by_text[norm]
             self.trace.mark(node.id, "complete", sql=sql, reason=f"same query as {norm}")
             return None
-        self.seen_sql.add(norm)
         diags = run_checkers(self.complete, sql, self.ctx)
         result = self.ctx.results.get(sql)
         cand = Candidate(
@@ -290,7 +288,6 @@ class _Search:
                 if "review" not in m.candidate.meta:
                     m.candidate.meta["review"] = review(lm, m.candidate.sql,
                                                         self.ctx.task.question)
-                    self.reviewed += 1
 
     def rescue(self, root: Node) -> bool:
         """Complete the most likely open branch greedily in one LM call and evaluate the query it
@@ -339,13 +336,12 @@ class _Search:
             sql = self.prompt.as_run(extract_sql(node.text), self.ctx.schema)
             if not sql:
                 continue
-            known = self.by_text.get(sql) or self.by_text.get(self.normalized(sql))
-            if known is None:
+            if sql not in self.by_text:  # a new query (or a new spelling, mapped by evaluate)
                 before = len(self.candidates)
                 self.finish(node)
                 for cand in self.candidates[before:]:
                     cand.meta["origin"] = "sample"
-                known = self.by_text.get(sql)
+            known = self.by_text.get(sql)
             if known is not None:
                 known.meta["votes"] = (*known.meta.get("votes", ()), seed)
 
